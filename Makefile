@@ -1,0 +1,50 @@
+# Canonical commands. Every target creates .venv when missing and installs through constraints.txt.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+# Offline data (MNIST IDX files); override with: make book CURVLIB_DATA_ROOT=/path
+CURVLIB_DATA_ROOT ?= $(abspath ../shared/data)
+export CURVLIB_DATA_ROOT
+
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+CHAPTERS := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
+
+.PHONY: install test test-all book lab bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[vision,book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+## make test: unit tests, then every notebook executed in the quick profile (slow tests excluded)
+test: install
+	$(PY) -m pytest -m "not slow and not gpu" --durations=15
+
+## make test-all: everything, slow tests included
+test-all: install
+	$(PY) -m pytest
+
+## make book: execute the notebooks with papermill (PROFILE=quick|paper), then build the website
+book: install
+	@mkdir -p book/chapters
+	@for nb in $(NOTEBOOKS); do \
+		echo "== executing $$nb (profile=$(PROFILE))"; \
+		$(PY) -m papermill --cwd notebooks -p profile $(PROFILE) "$$nb" "book/chapters/$$(basename $$nb)" --log-level WARNING || exit 1; \
+	done
+	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going --quiet
+	@echo "The book is at $(abspath book/_build/html/index.html)"
+
+## make lab: JupyterLab on the notebooks
+lab: install
+	$(VENV)/bin/jupyter lab notebooks
+
+## make bench: benchmarks, printing tables and writing benchmarks/results/*.json
+bench: install
+	$(PY) benchmarks/bench_curvature.py
+
+clean:
+	rm -rf book/_build book/chapters .pytest_cache

@@ -1,0 +1,163 @@
+"""Models used in the paper and smaller ones that train on a 2-core CPU.
+
+- :func:`cifar_resnet18`: He et al. (2016) ResNet18 in the CIFAR form the paper uses (3×3 stem,
+  stride 1, no max-pool, BasicBlock [2, 2, 2, 2]).
+- :func:`preact_resnet18`: the pre-activation ResNet18 (He et al. 2016b) with a 1-channel stem, the
+  paper's MNIST/Fashion-MNIST model.
+- :func:`small_cnn`, :func:`mlp`: CPU-sized models for the quick profile.
+- :func:`imagenet_resnet18`: torchvision's ResNet18 for ImageNet-sized inputs.
+
+``width`` is the number of channels of the first stage (64 in the paper); every stage scales with it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor, nn
+
+from .compat import import_torchvision
+
+__all__ = ["cifar_resnet18", "preact_resnet18", "small_cnn", "mlp", "imagenet_resnet18", "build_model", "MODELS"]
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, preact: bool):
+        super().__init__()
+        self.preact = preact
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_in if preact else c_out)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 1, stride, bias=False)]
+            if not preact:
+                layers.append(nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.preact:  # BN-ReLU-conv, identity path untouched (He et al. 2016b)
+            out = self.bn1(x).relu()
+            shortcut = self.shortcut(out) if len(self.shortcut) else x
+            out = self.conv1(out)
+            out = self.conv2(self.bn2(out).relu())
+            return out + shortcut
+        out = self.bn1(self.conv1(x)).relu()
+        out = self.bn2(self.conv2(out))
+        return (out + self.shortcut(x)).relu()
+
+
+class _ResNet18(nn.Module):
+    def __init__(self, in_channels: int, num_classes: int, width: int, preact: bool):
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.stem_bn = nn.Identity() if preact else nn.BatchNorm2d(width)
+        blocks, c_in = [], width
+        for stage, stride in enumerate([1, 2, 2, 2]):
+            c_out = width * 2**stage
+            blocks += [_BasicBlock(c_in, c_out, stride, preact), _BasicBlock(c_out, c_out, 1, preact)]
+            c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.final_bn = nn.BatchNorm2d(c_in) if preact else nn.Identity()
+        self.fc = nn.Linear(c_in, num_classes)
+        self.preact = preact
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.stem(x)
+        out = out if self.preact else self.stem_bn(out).relu()
+        out = self.blocks(out)
+        out = self.final_bn(out).relu() if self.preact else out
+        return self.fc(out.mean(dim=(2, 3)))
+
+
+def cifar_resnet18(num_classes: int = 10, in_channels: int = 3, width: int = 64) -> nn.Module:
+    """CIFAR ResNet18: 3×3 stride-1 stem, no max-pool, BasicBlocks [2, 2, 2, 2], global average pool.
+
+    Example:
+        >>> model = cifar_resnet18(num_classes=100, width=16)
+    """
+    return _ResNet18(in_channels, num_classes, width, preact=False)
+
+
+def preact_resnet18(num_classes: int = 10, in_channels: int = 1, width: int = 64) -> nn.Module:
+    """Pre-activation ResNet18 with a ``in_channels``-channel 3×3 stem (the paper's MNIST model).
+
+    Example:
+        >>> model = preact_resnet18(num_classes=10, in_channels=1, width=16)
+    """
+    return _ResNet18(in_channels, num_classes, width, preact=True)
+
+
+def small_cnn(num_classes: int = 10, in_channels: int = 1, width: int = 32) -> nn.Module:
+    """Two conv(3×3)-ReLU-maxpool stages (width, 2·width channels), then a 128-unit hidden layer.
+
+    Works on any input at least 4×4 pixels (adaptive pooling to 4×4 before the classifier).
+
+    Example:
+        >>> model = small_cnn(num_classes=10, in_channels=1, width=16)
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(4),
+        nn.Flatten(), nn.Linear(2 * width * 16, 128), nn.ReLU(), nn.Linear(128, num_classes),
+    )  # fmt: skip
+
+
+def mlp(
+    in_features: int, num_classes: int = 10, hidden: tuple[int, ...] = (512, 256), activation: type[nn.Module] = nn.ReLU
+) -> nn.Module:
+    """Flatten, then Linear-activation layers of sizes ``hidden``, then a linear classifier.
+
+    ``mlp(784)`` is Feldman & Zhang's MNIST model (784-512-256-10).
+
+    Example:
+        >>> model = mlp(2, num_classes=2, hidden=(32, 32), activation=nn.Tanh)
+    """
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = in_features
+    for size in hidden:
+        layers += [nn.Linear(width, size), activation()]
+        width = size
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def imagenet_resnet18(num_classes: int = 1000) -> nn.Module:
+    """torchvision's standard ResNet18 (7×7 stride-2 stem, max-pool) for ImageNet-sized inputs.
+
+    Example:
+        >>> model = imagenet_resnet18(num_classes=10)
+    """
+    return import_torchvision().models.resnet18(num_classes=num_classes)
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "cifar_resnet18": cifar_resnet18,
+    "preact_resnet18": preact_resnet18,
+    "small_cnn": small_cnn,
+    "mlp": mlp,
+    "imagenet_resnet18": imagenet_resnet18,
+}
+
+
+def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, width: int | None = None) -> nn.Module:
+    """Build a model of :data:`MODELS` by name for inputs of ``input_shape`` = (C, H, W) or (D,).
+
+    ``width`` is the first-stage channel count for convolutional models and the first hidden
+    size for the MLP (the second is half of it); None keeps each model's default.
+
+    Example:
+        >>> build_model("small_cnn", input_shape=(1, 28, 28), num_classes=10, width=16)
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if name == "mlp":
+        numel = 1
+        for d in input_shape:
+            numel *= d
+        hidden = (512, 256) if width is None else (width, max(width // 2, 1))
+        return mlp(numel, num_classes, hidden)
+    if name == "imagenet_resnet18":
+        return imagenet_resnet18(num_classes)
+    kwargs = {} if width is None else {"width": width}
+    return MODELS[name](num_classes=num_classes, in_channels=input_shape[0], **kwargs)

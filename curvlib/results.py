@@ -1,0 +1,146 @@
+"""Results written once, atomically, with their config and environment; read back by config hash.
+
+A *run directory* holds tidy CSV tables (``<name>.csv``), optional per-epoch arrays
+(``arrays.npz``) and ``config.json`` = {"config": ..., "environment": ...}. ``config.json`` is
+written last, so a directory with it is complete; every file is written to a temporary name and
+moved into place, so an interrupted write never leaves a half file behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["RunResult", "config_hash", "environment_info", "atomic_write", "save_run", "load_run", "load_or_compute"]
+
+
+@dataclass
+class RunResult:
+    """Tables (pandas DataFrames by name), per-epoch arrays (NumPy by name) and the run's metadata."""
+
+    tables: dict[str, pd.DataFrame]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta.get("config", {})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """First 12 hex digits of SHA-256 over the config as canonical JSON (sorted keys)."""
+    text = json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
+    """Versions and machine facts stored beside every result."""
+    from . import __version__
+
+    device = torch.device(device or "cpu")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {
+        "curvlib": __version__,
+        "git_commit": _git_commit(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": f"{device.type}: {name}",
+        "cpu_threads": torch.get_num_threads(),
+    }
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` then move the temporary file onto ``path`` (same folder, atomic rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object, so NumPy does not append ".npz" to the name
+        np.savez_compressed(f, **arrays)
+
+
+def save_run(
+    directory: str | os.PathLike, tables: dict[str, pd.DataFrame], config: dict[str, Any],
+    arrays: dict[str, np.ndarray] | None = None, device: str | torch.device | None = None,
+) -> RunResult:
+    """Write tables, arrays and ``config.json`` (config + :func:`environment_info`) into ``directory``."""  # fmt: skip
+    directory = Path(directory)
+    for name, table in tables.items():
+        atomic_write(directory / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
+    if arrays:
+        atomic_write(directory / "arrays.npz", lambda tmp: _write_npz(tmp, arrays))
+    meta = {"config": _jsonable(config), "config_hash": config_hash(config), "environment": environment_info(device)}
+    atomic_write(directory / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    return RunResult(dict(tables), dict(arrays or {}), meta)
+
+
+def load_run(directory: str | os.PathLike) -> RunResult:
+    """Read back what :func:`save_run` wrote; FileNotFoundError if the run is absent or incomplete."""
+    directory = Path(directory)
+    meta_path = directory / "config.json"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{meta_path} not found: {directory} holds no complete run (rerun to compute it)")
+    meta = json.loads(meta_path.read_text())
+    tables = {p.stem: pd.read_csv(p) for p in sorted(directory.glob("*.csv"))}
+    arrays_path = directory / "arrays.npz"
+    arrays = dict(np.load(arrays_path)) if arrays_path.exists() else {}
+    return RunResult(tables, arrays, meta)
+
+
+def load_or_compute(
+    cache_dir: str | os.PathLike, name: str, config: dict[str, Any],
+    compute: Callable[[Path], tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]],
+) -> RunResult:
+    """Return the run ``<cache_dir>/<name>-<config_hash>`` if complete, else compute and save it.
+
+    ``compute(run_dir)`` returns (tables, arrays); it may keep checkpoints in ``run_dir`` to resume
+    an interrupted computation, and should remove them before it returns.
+    """  # fmt: skip
+    directory = Path(cache_dir) / f"{name}-{config_hash(config)}"
+    if (directory / "config.json").exists():
+        return load_run(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tables, arrays = compute(directory)
+    return save_run(directory, tables, config, arrays, device=config.get("device"))

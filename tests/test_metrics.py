@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from curvlib import metrics
+
+
+def test_detection_metrics_known_values():
+    flags = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.8, 0.7, 0.9])
+    assert metrics.auroc(flags, scores) == pytest.approx(0.75)
+    assert metrics.aupr(flags, scores) == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics.fpr_at_tpr(flags, scores) == pytest.approx(0.5)
+    assert metrics.precision_at_k(flags, scores, 2) == pytest.approx(0.5)
+    assert metrics.auroc(flags, -scores) == pytest.approx(0.25)
+
+
+def test_agreement_metrics():
+    rng = np.random.default_rng(0)
+    a = rng.random(500)
+    assert metrics.pearson(a, 3 * a + 1) == pytest.approx(1.0)
+    assert metrics.spearman(a, np.exp(a)) == pytest.approx(1.0)
+    assert metrics.cosine_similarity(a, 2 * a) == pytest.approx(1.0)
+    b = rng.random(500)  # independent non-negative scores: cosine is inflated by the mean, Pearson is not
+    assert metrics.cosine_similarity(a, b) > 0.7 and abs(metrics.pearson(a, b)) < 0.15
+    assert metrics.top_k_overlap(a, a, 50) == 1.0
+    assert metrics.top_k_overlap(a, -a, 50) == 0.0
+
+
+def test_calibration():
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 1, 1])
+    ece = metrics.expected_calibration_error(probs, labels, n_bins=10)
+    assert ece == pytest.approx((abs(1 - 0.9) + abs(0 - 0.6) + abs(1 - 0.7)) / 3)
+    perfect = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert metrics.expected_calibration_error(perfect, [0, 1]) == 0.0
+    bins = metrics.reliability_bins(probs, labels, n_bins=10)
+    assert bins["count"].sum() == 3
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="both positives and negatives"):
+        metrics.auroc([1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="same length"):
+        metrics.auroc([0, 1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.auroc([0, 1], [np.nan, 0.2])
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.precision_at_k([0, 1], [0.1, 0.2], 5)

@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from curvlib.compat import import_torchvision
+from curvlib.models import MODELS, build_model, cifar_resnet18, preact_resnet18
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("cifar_resnet18", (3, 32, 32)), ("preact_resnet18", (1, 28, 28)), ("small_cnn", (1, 28, 28)),
+     ("small_cnn", (1, 8, 8)), ("mlp", (1, 28, 28)), ("imagenet_resnet18", (3, 64, 64))],
+)  # fmt: skip
+def test_models_give_logits(name, shape):
+    model = build_model(name, input_shape=shape, num_classes=7, width=8 if name != "imagenet_resnet18" else None)
+    assert model(torch.randn(2, *shape)).shape == (2, 7)
+
+
+def test_paper_resnets_have_resnet18_structure():
+    full = cifar_resnet18(10)
+    assert sum(p.numel() for p in full.parameters()) == pytest.approx(11.17e6, rel=0.01)  # the CIFAR ResNet18
+    assert full.stem.kernel_size == (3, 3) and full.stem.stride == (1, 1)
+    assert preact_resnet18(10, in_channels=1).stem.in_channels == 1
+    narrow = cifar_resnet18(10, width=16)
+    assert sum(p.numel() for p in narrow.parameters()) < 11.17e6 / 15  # ~ width² scaling
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("vgg", input_shape=(3, 32, 32), num_classes=10)
+    assert "mlp" in MODELS
+
+
+def test_torchvision_imports_through_compat():
+    tv = import_torchvision()
+    assert hasattr(tv.datasets, "CIFAR10") and hasattr(tv.models, "resnet18")

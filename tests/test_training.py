@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import torch
+
+from curvlib.baselines import dynamics_scores, forgetting_events, learning_time
+from curvlib.data import load_digits
+from curvlib.models import mlp, small_cnn
+from curvlib.training import TrainConfig, TrainRecords, augment_batch, train_and_score
+
+CONFIG = TrainConfig(epochs=4, batch_size=64, lr=0.05, milestones=(3,), score_every=2, n_probes=2, score_batch_size=128)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    train = load_digits(train=True).select(np.arange(300))
+    return train, load_digits(train=False).select(np.arange(100))
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return small_cnn(10, 1, 4)
+
+
+def test_records_shapes_schedule_and_index(digits):
+    train, test = digits
+    records = train_and_score(_model(), train, CONFIG, test_set=test)
+    assert records.train["loss"].shape == (4, 300) and records.test["probs"].shape == (4, 100, 10)
+    np.testing.assert_array_equal(records.index, train.index.numpy())
+    scored = np.isfinite(records.train["curvature"]).all(axis=1)
+    assert scored.tolist() == [False, True, False, True]  # every 2nd epoch, and the last
+    assert np.isfinite(records.average("curvature")).all() and (records.average("curvature") > 0).all()
+    np.testing.assert_allclose(records.average("curvature"), np.nanmean(records.train["curvature"], axis=0))
+    np.testing.assert_allclose(records.history["lr"], [0.05, 0.05, 0.05, 0.005])
+    assert records.history["train_acc"][-1] > 0.25  # it learns (chance: 0.1)
+    back = TrainRecords.from_arrays(records.to_arrays())
+    np.testing.assert_array_equal(back.train["curvature"], records.train["curvature"])
+
+
+def test_eval_pass_is_unaffected_by_shuffling_order(digits):
+    train, _ = digits
+    perm = np.random.default_rng(0).permutation(len(train))
+    a = train_and_score(_model(), train, TrainConfig(epochs=1, lr=1e-12, n_probes=2))
+    b = train_and_score(_model(), train.select(perm), TrainConfig(epochs=1, lr=1e-12, n_probes=2))
+    # with a negligible learning rate both runs score the same model: scores follow the dataset index
+    order = np.argsort(b.index)
+    np.testing.assert_allclose(a.train["curvature"][0], b.train["curvature"][0][order], rtol=1e-4)
+
+
+def test_interrupted_run_resumes_to_identical_scores(digits, tmp_path):
+    train, test = digits
+    full = train_and_score(_model(), train, CONFIG, test_set=test)
+
+    class Interrupt(Exception):
+        pass
+
+    ckpt = tmp_path / "ckpt.pt"
+    model = _model()
+    calls = {"n": 0}
+    original_step = torch.optim.SGD.step
+
+    def step_then_die(self, *args, **kwargs):  # kill the run in the middle of epoch 3
+        calls["n"] += 1
+        if calls["n"] == 2 * 5 + 3:  # 5 batches per epoch
+            raise Interrupt
+        return original_step(self, *args, **kwargs)
+
+    torch.optim.SGD.step = step_then_die
+    try:
+        with pytest.raises(Interrupt):
+            train_and_score(model, train, CONFIG, test_set=test, checkpoint=ckpt)
+    finally:
+        torch.optim.SGD.step = original_step
+    assert ckpt.exists()
+    resumed = train_and_score(_model(seed=123), train, CONFIG, test_set=test, checkpoint=ckpt)
+    for name in ("curvature", "loss", "margin"):
+        np.testing.assert_array_equal(resumed.train[name], full.train[name])
+    np.testing.assert_array_equal(resumed.test["probs"], full.test["probs"])
+
+
+def test_checkpoint_of_other_config_is_refused(digits, tmp_path):
+    train, _ = digits
+    ckpt = tmp_path / "ckpt.pt"
+    train_and_score(_model(), train, TrainConfig(epochs=1, score_every=0), checkpoint=ckpt)
+    with pytest.raises(ValueError, match="another config"):
+        train_and_score(_model(), train, TrainConfig(epochs=2, score_every=0), checkpoint=ckpt)
+
+
+def test_onecycle_and_augmentation_run(digits):
+    train, _ = digits
+    config = TrainConfig(epochs=2, schedule="onecycle", augment=True, score_every=0, batch_size=100)
+    records = train_and_score(_model(), train, config)
+    assert records.history["lr"][0] < 0.1  # one-cycle starts low
+    assert np.isnan(records.train["curvature"]).all()
+
+
+def test_augment_batch_crops_and_flips():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    out = augment_batch(x, torch.Generator().manual_seed(0), pad=0)
+    for i in range(2):
+        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(-1))
+    padded = augment_batch(x, torch.Generator().manual_seed(1), pad=2)
+    assert padded.shape == x.shape
+
+
+def test_bad_config_rejected():
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="cosine")
+    with pytest.raises(ValueError, match="score_every"):
+        TrainConfig(score_every=-1)
+
+
+def test_learning_time_and_forgetting():
+    correct = np.array([[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 1, 0]]).astype(float)  # [E=3, N=4]
+    np.testing.assert_array_equal(learning_time(correct), [1, 2, 0, 3])
+    np.testing.assert_array_equal(forgetting_events(correct), [0, 1, 0, 0])
+
+
+def test_dynamics_scores_flag_noisy_labels(digits):
+    train, _ = digits
+    from curvlib.data import inject_label_noise
+    from curvlib.metrics import auroc
+
+    noisy, mask = inject_label_noise(train.y, 0.1, 10, seed=0)
+    torch.manual_seed(0)
+    model = mlp(64, 10, hidden=(128,))
+    records = train_and_score(model, train.with_labels(noisy), TrainConfig(epochs=15, lr=0.05, batch_size=32, n_probes=2))
+    scores = dynamics_scores(records)
+    assert set(scores) >= {"curvature", "csl", "aum", "learning_time", "forgetting", "in_confidence"}
+    assert auroc(mask.numpy(), scores["curvature"]) > 0.8
+    assert auroc(mask.numpy(), scores["loss_mean"]) > 0.8
