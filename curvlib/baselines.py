@@ -13,14 +13,28 @@ All are read off the per-epoch records of one run (:class:`curvlib.training.Trai
 - ``aum``: minus the area under the margin, −mean over epochs of (logit of given label − largest other
   logit) (Pleiss et al. 2020).
 - ``grad_norm``: epoch-averaged input-gradient norm ‖∇ₓℓ‖ (from the curvature passes).
+
+Two more need models of their own: :func:`confident_learning_scores` (K-fold cleanlab) and
+:func:`ssft_scores` (second-split forgetting time).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Callable
+
 import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold
+from torch import nn
+from tqdm.auto import tqdm
 
-from .training import TrainRecords
+from .data import IndexedDataset
+from .training import TrainConfig, TrainRecords, train_and_score
 
-__all__ = ["dynamics_scores", "learning_time", "forgetting_events", "DYNAMICS_SCORES"]
+__all__ = [
+    "dynamics_scores", "scores_at_epoch", "learning_time", "forgetting_events", "confident_learning_scores",
+    "ssft_scores", "DYNAMICS_SCORES",
+]  # fmt: skip
 
 DYNAMICS_SCORES = (
     "curvature", "curvature_last", "loss_mean", "loss_last", "csl", "in_confidence",
@@ -61,3 +75,61 @@ def dynamics_scores(records: TrainRecords) -> dict[str, np.ndarray]:
         "aum": -train["margin"].mean(axis=0),
         "grad_norm": records.average("grad_norm"),
     }
+
+
+def scores_at_epoch(records: TrainRecords, epoch: int) -> dict[str, np.ndarray]:
+    """:func:`dynamics_scores` as if training had stopped after (0-based) ``epoch``.
+
+    Shows how each score's quality depends on when it is read (before vs after memorization).
+    """
+    cut = TrainRecords(records.index, {k: v[: epoch + 1] for k, v in records.train.items()})
+    return dynamics_scores(cut)
+
+
+def confident_learning_scores(
+    dataset: IndexedDataset, make_model: Callable[[], nn.Module], config: TrainConfig, *, folds: int = 5,
+    seed: int = 0, device: str = "cpu",
+) -> np.ndarray:
+    """Confident learning (Northcutt et al. 2021, cleanlab) on K-fold out-of-sample probabilities.
+
+    Trains ``folds`` models (``config`` without curvature scoring), each on K−1 folds, predicts the
+    held-out fold, then scores 1 − cleanlab's self-confidence label quality of the given label:
+    higher = more likely mislabeled. Returns [N] in dataset order.
+    """  # fmt: skip
+    from cleanlab.rank import get_label_quality_scores
+
+    labels = dataset.y.numpy()
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    probs = np.zeros((len(dataset), dataset.num_classes))
+    quiet = replace(config, score_every=0)
+    for fold, (fit, held) in enumerate(tqdm(list(splitter.split(labels, labels)), desc="confident learning", disable=None)):
+        torch.manual_seed(seed * 1000 + fold)
+        records = train_and_score(make_model(), dataset.select(fit), quiet, test_set=dataset.select(held), device=device)
+        probs[held] = records.test["probs"][-1]
+    return 1.0 - get_label_quality_scores(labels, probs, method="self_confidence")
+
+
+def ssft_scores(
+    dataset: IndexedDataset, make_model: Callable[[], nn.Module], config: TrainConfig, *, seed: int = 0,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Second-split forgetting time (Maini et al. 2022): how fast a sample is forgotten on new data.
+
+    Split the data in halves A and B. Train on A (``config``, no curvature), then fine-tune on B for
+    ``config.epochs`` epochs, recording after each whether A's samples are still classified as their
+    given label. Forgetting time = first fine-tuning epoch from which a sample stays misclassified
+    (E if never). Then swap A and B. Score = E − forgetting time: higher = forgotten sooner = more
+    likely mislabeled. Returns [N] in dataset order.
+    """  # fmt: skip
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    halves = (np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :]))
+    quiet = replace(config, score_every=0)
+    scores = np.zeros(len(dataset))
+    for first, second in (halves, halves[::-1]):
+        torch.manual_seed(seed)
+        model = make_model()
+        train_and_score(model, dataset.select(first), quiet, device=device)
+        records = train_and_score(model, dataset.select(second), quiet, test_set=dataset.select(first), device=device)
+        forgetting_time = learning_time(1.0 - records.test["correct"])
+        scores[first] = quiet.epochs - forgetting_time
+    return scores

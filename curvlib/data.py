@@ -294,7 +294,7 @@ def make_toy_two_class(
 ) -> tuple[IndexedDataset, IndexedDataset]:
     """The paper's toy problem (its generator is unpublished; this choice is documented in the book).
 
-    Two 2-D Gaussian classes, centres (−1, 0) and (+1, 0), isotropic std 0.6. Returns
+    Two 2-D Gaussian classes, centres (−1.5, 0) and (+1.5, 0), isotropic std 0.6. Returns
     (train, test): ``n_per_class`` training points per class with round(flip_rate · N) labels
     flipped by :func:`inject_label_noise`, and ``test_per_class`` clean test points per class.
     """
@@ -302,7 +302,7 @@ def make_toy_two_class(
 
     def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = np.repeat([0, 1], n)
-        x = rng.normal(0.0, 0.6, size=(2 * n, 2)) + np.stack([2.0 * y - 1.0, np.zeros(2 * n)], axis=1)
+        x = rng.normal(0.0, 0.6, size=(2 * n, 2)) + np.stack([3.0 * y - 1.5, np.zeros(2 * n)], axis=1)
         return x.astype(np.float32), y
 
     def as_dataset(x: np.ndarray, y: np.ndarray) -> IndexedDataset:

@@ -18,6 +18,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -208,6 +209,7 @@ def _indices(dataset: Dataset) -> np.ndarray:
 def train_and_score(
     model: nn.Module, train_set: Dataset, config: TrainConfig, *, test_set: Dataset | None = None,
     checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> TrainRecords:
     """Train ``model`` on ``train_set`` (yielding (x, y, index)) and record per-sample scores every epoch.
 
@@ -215,7 +217,8 @@ def train_and_score(
     trained on ``device``. With ``checkpoint`` set, state is saved after each epoch and an existing
     checkpoint of the same config is resumed (a checkpoint of another config raises ValueError).
     The caller seeds the model's initialisation; shuffling and augmentation of epoch e use a
-    generator seeded with (config.seed, e).
+    generator seeded with (config.seed, e). ``on_epoch_end(epoch, model)`` is called after each
+    epoch's records (e.g. to snapshot the model); it must not change the model.
 
     Example:
         >>> records = train_and_score(model, train_set, TrainConfig(epochs=5), test_set=test_set)
@@ -278,6 +281,8 @@ def train_and_score(
                 test[name][epoch] = row[name]
             history["test_loss"][epoch], history["test_acc"][epoch] = row["loss"].mean(), row["correct"].mean()
         history["seconds_score"][epoch] = time.perf_counter() - tic
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
 
         if checkpoint is not None:
             state = {
