@@ -1,0 +1,64 @@
+"""Scoring throughput: curvlib's n+1-pass estimator vs a literal implementation of the authors' algorithm.
+
+Same model, same probes, n = 10, float32; prints a table and writes JSON with environment info to
+benchmarks/results/. Also checks that both agree to 1e-5 relative in float64. Run: make bench.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from curvlib.curvature import input_loss_curvature_with_trace
+from curvlib.models import cifar_resnet18, preact_resnet18, small_cnn
+from curvlib.reference import paper_algorithm_curvature
+from curvlib.results import atomic_write, environment_info
+
+CASES = [
+    ("small_cnn w16, MNIST 1x28x28", lambda: small_cnn(10, 1, 16), (1, 28, 28), 128),
+    ("preact_resnet18 w8, MNIST 1x28x28", lambda: preact_resnet18(10, 1, 8), (1, 28, 28), 64),
+    ("cifar_resnet18 w8, CIFAR 3x32x32", lambda: cifar_resnet18(10, 3, 8), (3, 32, 32), 64),
+]
+N_PROBES, REPEATS = 10, 3
+
+
+def best_time(fn) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(REPEATS):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return min(times)
+
+
+def main() -> None:
+    rows = []
+    for name, make, shape, batch in CASES:
+        torch.manual_seed(0)
+        model = make().eval()
+        x = torch.randn(batch, *shape)
+        y = torch.randint(0, 10, (batch,))
+        probes = torch.randint(0, 2, (N_PROBES, batch, *shape), dtype=torch.int8) * 2 - 1
+        ours = best_time(lambda: input_loss_curvature_with_trace(model, x, y, probes=probes))
+        paper = best_time(lambda: paper_algorithm_curvature(model, x, y, probes))
+        m64, x64 = model.double(), x.double()
+        a = input_loss_curvature_with_trace(m64, x64, y, probes=probes).curvature
+        b = paper_algorithm_curvature(m64, x64, y, probes).curvature
+        rel = float(((a - b).abs() / b.abs()).max())
+        rows.append({"case": name, "batch": batch, "n_probes": N_PROBES, "curvlib_samples_per_s": batch / ours,
+                     "paper_samples_per_s": batch / paper, "speedup": paper / ours, "max_rel_diff_float64": rel})
+    print(f"{'case':36s} {'batch':>5s} {'curvlib/s':>10s} {'paper/s':>9s} {'speedup':>8s} {'rel diff f64':>12s}")
+    for r in rows:
+        print(f"{r['case']:36s} {r['batch']:5d} {r['curvlib_samples_per_s']:10.1f} {r['paper_samples_per_s']:9.1f} "
+              f"{r['speedup']:7.2f}x {r['max_rel_diff_float64']:12.2e}")
+    out = Path(__file__).parent / "results" / "curvature_throughput_cpu.json"
+    payload = {"benchmark": "curvature_throughput", "rows": rows, "environment": environment_info("cpu")}
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2) + "\n"))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
