@@ -45,6 +45,9 @@ lab: install
 ## make bench: benchmarks, printing tables and writing benchmarks/results/*.json
 bench: install
 	$(PY) benchmarks/bench_curvature.py
+	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_cost.py
+	$(PY) benchmarks/bench_fz.py
 
 clean:
 	rm -rf book/_build book/chapters .pytest_cache

@@ -1,10 +1,11 @@
-"""Command line: ``curvlib score ...`` (also ``python -m curvlib`` and ``torchrun -m curvlib``)."""
+"""Command line: ``curvlib score ...``, also ``python -m curvlib`` and ``torchrun --nproc_per_node=N -m curvlib``."""
 from __future__ import annotations
 
 import argparse
 from dataclasses import replace
 
 from .data import DATASETS
+from .distributed import init_from_env, rank_and_world
 from .experiments import PRESETS, noisy_auroc, run_scoring, with_train
 from .models import MODELS
 
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``curvlib`` console script."""
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
-    result = run_scoring(config, data_root=args.data_root, out_dir=args.out, device=args.device)
+    device = init_from_env(args.device)  # joins torchrun's process group, if launched by torchrun
+    result = run_scoring(config, data_root=args.data_root, out_dir=args.out, device=device)
+    if rank_and_world()[0] != 0:
+        return 0
     table = result.tables["scores"]
     print(f"wrote {args.out}/scores.csv ({len(table)} samples) and {args.out}/config.json")
     if config.noise > 0:

@@ -24,15 +24,17 @@ from torch import nn
 
 from .baselines import dynamics_scores
 from .baselines import confident_learning_scores, scores_at_epoch, ssft_scores
-from .data import IndexedDataset, inject_label_noise, load_dataset, make_toy_two_class
-from .metrics import aupr, auroc
+from .data import IndexedDataset, inject_conflicting_duplicates, inject_label_noise, load_dataset, make_toy_two_class
+from .memorization import feldman_zhang
+from .metrics import aupr, auroc, cosine_similarity, pearson, precision_at_k, spearman, top_k_overlap
 from .models import build_model, mlp
 from .results import RunResult, load_or_compute, save_run
 from .training import TrainConfig, TrainRecords, train_and_score
 
 __all__ = [
     "ScoreConfig", "PRESETS", "run_scoring", "run_retraining_baselines", "run_toy", "scores_table", "noisy_auroc",
-    "prepare_data", "model_factory", "with_train", "detection_summary", "auroc_by_epoch",
+    "prepare_data", "model_factory", "with_train", "detection_summary", "auroc_by_epoch", "FZConfig", "run_feldman_zhang",
+    "agreement", "conflicting_pairs", "memorization_curve", "mislabel_table",
 ]  # fmt: skip
 
 
@@ -47,6 +49,7 @@ class ScoreConfig:
     width: int | None = 16  # first-stage channels / first hidden size (None = model default)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0  # subset, noise and initialisation seed
+    duplicates: int = 0  # images appended again with a conflicting label (after the noise)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +94,8 @@ def prepare_data(config: ScoreConfig, data_root=None) -> tuple[IndexedDataset, I
     if config.noise > 0:
         noisy, _ = inject_label_noise(train_set.y, config.noise, train_set.num_classes, config.seed)
         train_set = train_set.with_labels(noisy)
+    if config.duplicates > 0:
+        train_set, _ = inject_conflicting_duplicates(train_set, config.duplicates, config.seed)
     return train_set, test_set
 
 
@@ -288,3 +293,62 @@ REFERENCE_CIFAR_AUROC = {
     ("CIFAR-100", "curvature"): {0.01: .986, 0.02: .987, 0.05: .988, 0.10: .989},
     ("CIFAR-100", "CSL"): {0.01: .989, 0.02: .990, 0.05: .990, 0.10: .990},
 }
+
+
+@dataclass(frozen=True)
+class FZConfig:
+    """A Feldman–Zhang estimate on the training data of ``data`` (its subset, noise and duplicates)."""
+
+    data: ScoreConfig  # which training set (the model fields are ignored: FZ uses ``model`` below)
+    model: str = "mlp"  # Feldman & Zhang's MNIST model is the MLP 784-512-256-10
+    width: int | None = 512
+    train: TrainConfig = field(  # their MNIST recipe: 10 epochs, lr 0.1, momentum 0.9, batch 128
+        default_factory=lambda: TrainConfig(epochs=10, batch_size=128, lr=0.1, schedule="constant", score_every=0, score_batch_size=1000)
+    )
+    n_models: int = 100  # K
+    fraction: float = 0.7  # r
+    group_size: int = 25  # models trained together as one vectorised ensemble
+
+
+def run_feldman_zhang(config: FZConfig, *, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu") -> RunResult:
+    """FZ memorization of every training sample of ``config.data``, cached; finished model groups
+    are checkpointed in the run folder, so an interrupted estimate resumes.
+
+    Tables: ``fz`` (index, memorization, acc_in, acc_out, standard_error, n_in, n_out).
+    Arrays: ``membership`` and ``correct`` [K, N].
+    """  # fmt: skip
+    def compute(run_dir: Path):
+        train_set, _ = prepare_data(config.data, data_root)
+        make = model_factory(replace(config.data, model=config.model, width=config.width), train_set)
+        fz = feldman_zhang(
+            train_set, make, config.train, n_models=config.n_models, fraction=config.fraction, seed=config.data.seed,
+            group_size=config.group_size, checkpoint_dir=run_dir / "groups", device=device,
+        )  # fmt: skip
+        for path in (run_dir / "groups").glob("group-*.npz"):
+            path.unlink()
+        return {"fz": fz.to_table()}, {"membership": fz.membership, "correct": fz.correct}
+
+    return load_or_compute(cache_dir, f"fz-{config.data.dataset}-{config.model}", asdict(config), compute)
+
+
+def agreement(curvature: np.ndarray, memorization: np.ndarray, top_k: int) -> dict[str, float]:
+    """How well curvature agrees with FZ memorization: cosine and Pearson on all samples and on the
+    ``top_k`` most memorised by FZ (``*_top``), Spearman, top-k overlap, and precision@k of curvature
+    for the FZ-memorised samples (mem > 0.5, k = their count). Samples with NaN memorization are dropped.
+    """
+    keep = np.isfinite(memorization)
+    c, m = curvature[keep], memorization[keep]
+    top = np.argsort(-m, kind="stable")[:top_k]
+    flags = m > 0.5
+    return {
+        "cosine": cosine_similarity(c, m), "cosine_top": cosine_similarity(c[top], m[top]),
+        "pearson": pearson(c, m), "pearson_top": pearson(c[top], m[top]), "spearman": spearman(c, m),
+        "top_overlap": top_k_overlap(c, m, top_k),
+        "precision_at_k": precision_at_k(flags, c, int(flags.sum())) if 0 < flags.sum() < len(flags) else float("nan"),
+    }  # fmt: skip
+
+
+def conflicting_pairs(config: ScoreConfig, data_root=None) -> np.ndarray:
+    """[k, 2] (original index, copy index) of the conflicting duplicates that ``config.duplicates`` adds."""
+    train_set, _ = prepare_data(replace(config, duplicates=0), data_root)
+    return inject_conflicting_duplicates(train_set, config.duplicates, config.seed)[1]

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .distributed import rank_and_world
+
 __all__ = ["RunResult", "config_hash", "environment_info", "atomic_write", "save_run", "load_run", "load_or_compute"]
 
 
@@ -105,13 +107,18 @@ def save_run(
     directory: str | os.PathLike, tables: dict[str, pd.DataFrame], config: dict[str, Any],
     arrays: dict[str, np.ndarray] | None = None, device: str | torch.device | None = None,
 ) -> RunResult:
-    """Write tables, arrays and ``config.json`` (config + :func:`environment_info`) into ``directory``."""  # fmt: skip
+    """Write tables, arrays and ``config.json`` (config + :func:`environment_info`) into ``directory``.
+
+    Under torch.distributed only rank 0 writes; every rank gets the same RunResult back.
+    """  # fmt: skip
     directory = Path(directory)
+    meta = {"config": _jsonable(config), "config_hash": config_hash(config), "environment": environment_info(device)}
+    if rank_and_world()[0] != 0:
+        return RunResult(dict(tables), dict(arrays or {}), meta)
     for name, table in tables.items():
         atomic_write(directory / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
     if arrays:
         atomic_write(directory / "arrays.npz", lambda tmp: _write_npz(tmp, arrays))
-    meta = {"config": _jsonable(config), "config_hash": config_hash(config), "environment": environment_info(device)}
     atomic_write(directory / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
     return RunResult(dict(tables), dict(arrays or {}), meta)
 

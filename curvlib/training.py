@@ -24,13 +24,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from .curvature import input_loss_curvature_with_trace, keyed_rademacher_probes
+from .distributed import EpochBatches, barrier, gather_rows, rank_and_world
 from .results import atomic_write
 
-__all__ = ["TrainConfig", "TrainRecords", "train_and_score", "evaluate", "augment_batch", "TRACKED"]
+__all__ = ["TrainConfig", "TrainRecords", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "TRACKED"]
 
 # Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
 TRACKED = ("loss", "correct", "margin", "prob_label", "confidence", "pred", "curvature", "curvature_trace", "grad_norm")
@@ -150,9 +152,12 @@ def evaluate(
     """One eval-mode, unshuffled pass: per-sample :data:`TRACKED` values of ``dataset`` (and probs if asked).
 
     Curvature uses :func:`keyed_rademacher_probes` with seed (config.seed, epoch), so it is a pure
-    function of the model, the sample and its dataset index.
+    function of the model, the sample and its dataset index. Under torch.distributed each rank scores
+    positions rank, rank + world, … and every rank returns the gathered arrays.
     """  # fmt: skip
-    loader = DataLoader(dataset, batch_size=config.score_batch_size, shuffle=False)
+    rank, world = rank_and_world()
+    shard = dataset if world == 1 else Subset(dataset, range(rank, len(dataset), world))
+    loader = DataLoader(shard, batch_size=config.score_batch_size, shuffle=False)
     was_training = model.training
     model.eval()
     parts: dict[str, list[Tensor]] = {name: [] for name in TRACKED}
@@ -187,10 +192,11 @@ def evaluate(
     out = {name: torch.cat(values).cpu().numpy() for name, values in parts.items()}
     if keep_probs:
         out["probs"] = torch.cat(probs_parts).cpu().numpy()
-    return out
+    return gather_rows(out, len(dataset))
 
 
-def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+def lr_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The learning-rate scheduler of ``config``: OneCycleLR stepped per batch, else MultiStepLR per epoch."""
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=config.peak_fraction
@@ -217,7 +223,13 @@ def train_and_score(
     trained on ``device``. With ``checkpoint`` set, state is saved after each epoch and an existing
     checkpoint of the same config is resumed (a checkpoint of another config raises ValueError).
     The caller seeds the model's initialisation; shuffling and augmentation of epoch e use a
-    generator seeded with (config.seed, e). ``on_epoch_end(epoch, model)`` is called after each
+    generator seeded with (config.seed, e).
+
+    Under torch.distributed (``torchrun``), each global batch of ``config.batch_size`` is split
+    across ranks and trained with DistributedDataParallel, scoring is sharded, and only rank 0
+    writes checkpoints; without augmentation the records equal a single-process run's up to float
+    summation order (with augmentation, crops differ between world sizes). BatchNorm statistics
+    are per rank unless the caller converts the model to SyncBatchNorm (CUDA only). ``on_epoch_end(epoch, model)`` is called after each
     epoch's records (e.g. to snapshot the model); it must not change the model.
 
     Example:
@@ -226,9 +238,11 @@ def train_and_score(
     """  # fmt: skip
     device = torch.device(device)
     model.to(device)
+    rank, world = rank_and_world()
+    net = model if world == 1 else DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
-    scheduler = _schedule(optimizer, config, steps_per_epoch)
+    scheduler = lr_scheduler(optimizer, config, steps_per_epoch)
     n, n_test = len(train_set), len(test_set) if test_set is not None else 0
     train = {name: np.full((config.epochs, n), np.nan) for name in TRACKED}
     test = {name: np.full((config.epochs, n_test), np.nan) for name in TRACKED} if test_set is not None else {}
@@ -248,15 +262,17 @@ def train_and_score(
     for epoch in tqdm(range(start, config.epochs), desc="epochs", initial=start, total=config.epochs, disable=None):
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         torch.manual_seed(config.seed * 100_003 + epoch)  # any stochastic layer in the model
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=generator)
+        loader = DataLoader(train_set, batch_sampler=EpochBatches(n, config.batch_size, generator))
         history["lr"][epoch] = optimizer.param_groups[0]["lr"]
         model.train()
         tic = time.perf_counter()
-        for x, y, _ in tqdm(loader, desc=f"train {epoch + 1}", leave=False, disable=None):
+        for step, (x, y, _) in enumerate(tqdm(loader, desc=f"train {epoch + 1}", leave=False, disable=None)):
             x, y = x.to(device), y.to(device)
             if config.augment:
                 x = augment_batch(x.cpu(), generator).to(device)
-            loss = F.cross_entropy(model(x), y)
+            global_batch = min(config.batch_size, n - step * config.batch_size)
+            # mean over the global batch: DDP averages the ranks' gradients, hence the factor world
+            loss = F.cross_entropy(net(x), y, reduction="sum") * (world / global_batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -284,13 +300,14 @@ def train_and_score(
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
 
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             state = {
                 "config": asdict(config), "epoch": epoch, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "train": train, "test": test, "history": history,
             }  # fmt: skip
             atomic_write(checkpoint, lambda tmp: torch.save(state, tmp))
+        barrier()  # no rank runs ahead of the checkpoint
 
     test_index = _indices(test_set) if test_set is not None else None
     return TrainRecords(_indices(train_set), train, test_index, test, history)
