@@ -66,6 +66,12 @@ def _check_probes(probes: Tensor, n_probes: int, x: Tensor) -> None:
         raise ValueError("probes must contain only +1 and -1 (Rademacher); got other values")
 
 
+def _layout(x: Tensor) -> Tensor:
+    """Image batches in channels-last layout, which the convolutions then follow (about 1.5-2x faster
+    on CPU in our benchmarks); the model itself is not touched. Other shapes are returned as they are."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
 def _input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     """∇ₓ Σ_b CE(f(x_b), y_b): row b is the gradient of sample b's own loss (eval mode)."""
     x = x.detach().requires_grad_(True)
@@ -123,8 +129,8 @@ def input_loss_curvature_with_trace(
         probes: optional ±1 tensor [n_probes, *x.shape], used as is (any dtype).
         generator: torch.Generator for drawing probes when ``probes`` is None.
         chunk_size: probes evaluated per forward/backward pass (memory ∝ chunk_size·B);
-            default max(1, 512 // B), which bounds a pass to about 512 perturbed samples
-            (on a 2-core CPU larger passes were slower, not faster).
+            default max(1, 256 // B), which bounds a pass to about 256 perturbed samples (on a
+            2-core CPU, larger passes were slower: their big short-lived buffers page-fault).
 
     Example:
         >>> s = input_loss_curvature_with_trace(model, x, y, n_probes=10)
@@ -138,7 +144,7 @@ def input_loss_curvature_with_trace(
         probes = torch.randint(0, 2, (n_probes, *x.shape), generator=generator, dtype=torch.int8) * 2 - 1
     else:
         _check_probes(probes, n_probes, x)
-    chunk = max(1, 512 // x.shape[0]) if chunk_size is None else int(chunk_size)
+    chunk = max(1, 256 // x.shape[0]) if chunk_size is None else int(chunk_size)
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
 
@@ -146,7 +152,7 @@ def input_loss_curvature_with_trace(
     x = x.detach()
     with _exact_float_scoring(model, x.device):
         y = y.to(device=x.device, dtype=torch.long)
-        x0 = x.clone().requires_grad_(True)
+        x0 = _layout(x.clone()).requires_grad_(True)
         logits = model(x0)
         n_classes = logits.shape[-1]
         if int(y.min()) < 0 or int(y.max()) >= n_classes:
@@ -155,13 +161,14 @@ def input_loss_curvature_with_trace(
                 f"got min {int(y.min())}, max {int(y.max())}"
             )
         (g0,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x0)
+        g0 = g0.contiguous()
         curvature = torch.zeros(batch, dtype=x.dtype, device=x.device)
         trace = torch.zeros_like(curvature)
         for start in range(0, n_probes, chunk):
             v = probes[start : start + chunk].to(device=x.device, dtype=x.dtype)
             k = v.shape[0]
-            x_pert = (x.unsqueeze(0) + h * v).reshape(k * batch, *x.shape[1:])
-            g = _input_gradient(model, x_pert, y.repeat(k)).reshape(k, batch, -1)
+            x_pert = _layout((x.unsqueeze(0) + h * v).reshape(k * batch, *x.shape[1:]))
+            g = _input_gradient(model, x_pert, y.repeat(k)).contiguous().reshape(k, batch, -1)
             diff = g - g0.reshape(1, batch, -1)
             norm_sq = diff.pow(2).sum(dim=2)
             curvature += (norm_sq if squared else norm_sq.sqrt()).sum(dim=0)
