@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .data import IndexedDataset
 from .training import TrainConfig, TrainRecords, train_and_score

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .data import IndexedDataset
 from .distributed import rank_and_world

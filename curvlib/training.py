@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .curvature import input_loss_curvature_with_trace, keyed_rademacher_probes
 from .distributed import EpochBatches, barrier, gather_rows, rank_and_world
