@@ -34,7 +34,7 @@ from .training import TrainConfig, TrainRecords, train_and_score
 __all__ = [
     "ScoreConfig", "PRESETS", "run_scoring", "run_retraining_baselines", "run_toy", "scores_table", "noisy_auroc",
     "prepare_data", "model_factory", "with_train", "detection_summary", "auroc_by_epoch", "FZConfig", "run_feldman_zhang",
-    "agreement", "conflicting_pairs", "memorization_curve", "mislabel_table",
+    "agreement", "conflicting_pairs", "memorization_curve", "mislabel_table", "duplicate_outcomes",
 ]  # fmt: skip
 
 
@@ -352,3 +352,16 @@ def conflicting_pairs(config: ScoreConfig, data_root=None) -> np.ndarray:
     """[k, 2] (original index, copy index) of the conflicting duplicates that ``config.duplicates`` adds."""
     train_set, _ = prepare_data(replace(config, duplicates=0), data_root)
     return inject_conflicting_duplicates(train_set, config.duplicates, config.seed)[1]
+
+
+def duplicate_outcomes(result: RunResult) -> pd.Series:
+    """For each conflicting copy of a duplicates run (its ``is_noisy`` rows), which label the final model
+    predicts for the shared image: "original's label" (the copy's ``true_label``), "copy's label", or "another label".
+    Indexed by the copy's dataset index.
+    """
+    table = result.tables["scores"]
+    pred = result.arrays["train/pred"][-1].astype(int)
+    copies = table["is_noisy"].to_numpy()
+    given, original, predicted = table["label"].to_numpy()[copies], table["true_label"].to_numpy()[copies], pred[copies]
+    outcome = np.where(predicted == original, "original's label", np.where(predicted == given, "copy's label", "another label"))
+    return pd.Series(outcome, index=table["index"].to_numpy()[copies], name="prediction")

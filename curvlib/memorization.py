@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .data import IndexedDataset
 from .distributed import rank_and_world
 from .results import atomic_write
-from .training import TrainConfig, evaluate, lr_scheduler, train_and_score
+from .training import TrainConfig, evaluate, lr_scheduler, sgd_step, train_and_score
 
 __all__ = [
     "FZResult", "feldman_zhang", "subset_membership", "train_ensemble", "load_feldman_zhang_scores",
@@ -138,13 +138,8 @@ def train_ensemble(
         for start in range(0, m, config.batch_size):
             idx = perm[:, start : start + config.batch_size].to(device)
             loss = vmap(batch_loss)(params, buffers, x_all[idx], y_all[idx]).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if config.schedule == "onecycle":
-                scheduler.step()
-        if config.schedule != "onecycle":
-            scheduler.step()
+            sgd_step(loss, optimizer, scheduler, config, end_of_epoch=False)
+        sgd_step(None, optimizer, scheduler, config, end_of_epoch=True)
     correct = torch.zeros(k_models, len(data), dtype=torch.bool)
     with torch.no_grad():
         for start in range(0, len(data), config.score_batch_size):

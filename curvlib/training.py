@@ -32,7 +32,7 @@ from .curvature import input_loss_curvature_with_trace, keyed_rademacher_probes
 from .distributed import EpochBatches, barrier, gather_rows, rank_and_world
 from .results import atomic_write
 
-__all__ = ["TrainConfig", "TrainRecords", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "TRACKED"]
+__all__ = ["TrainConfig", "TrainRecords", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
 
 # Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
 TRACKED = ("loss", "correct", "margin", "prob_label", "confidence", "pred", "curvature", "curvature_trace", "grad_norm")
@@ -136,6 +136,20 @@ def augment_batch(x: Tensor, generator: torch.Generator, pad: int = 4) -> Tensor
     out = padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
     flip = torch.rand(b, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
+
+
+def sgd_step(loss: Tensor | None, optimizer, scheduler, config: TrainConfig, *, end_of_epoch: bool) -> None:
+    """Backpropagate ``loss`` and step the optimizer; advance the schedule where it advances.
+
+    The one-cycle schedule advances after every batch, the others after every epoch: call with
+    ``end_of_epoch=False`` per batch and once with ``loss=None, end_of_epoch=True`` after the epoch.
+    """
+    if loss is not None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if end_of_epoch == (config.schedule != "onecycle"):
+        scheduler.step()
 
 
 def _margin(logits: Tensor, y: Tensor) -> Tensor:
@@ -273,13 +287,8 @@ def train_and_score(
             global_batch = min(config.batch_size, n - step * config.batch_size)
             # mean over the global batch: DDP averages the ranks' gradients, hence the factor world
             loss = F.cross_entropy(net(x), y, reduction="sum") * (world / global_batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if config.schedule == "onecycle":
-                scheduler.step()
-        if config.schedule != "onecycle":
-            scheduler.step()
+            sgd_step(loss, optimizer, scheduler, config, end_of_epoch=False)
+        sgd_step(None, optimizer, scheduler, config, end_of_epoch=True)
         history["seconds_train"][epoch] = time.perf_counter() - tic
 
         tic = time.perf_counter()

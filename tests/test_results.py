@@ -54,3 +54,4 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(target, fail)
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
