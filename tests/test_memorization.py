@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 from curvlib.data import inject_label_noise, load_digits
