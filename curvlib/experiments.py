@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .analysis import compare_scores, every_k_curvature
 from .baselines import dynamics_scores
 from .baselines import confident_learning_scores, scores_at_epoch, ssft_scores
 from .data import IndexedDataset, inject_conflicting_duplicates, inject_label_noise, load_dataset, make_toy_two_class
@@ -34,7 +35,8 @@ from .training import TrainConfig, TrainRecords, train_and_score
 __all__ = [
     "ScoreConfig", "PRESETS", "run_scoring", "run_retraining_baselines", "run_toy", "scores_table", "noisy_auroc",
     "prepare_data", "model_factory", "with_train", "detection_summary", "auroc_by_epoch", "FZConfig", "run_feldman_zhang",
-    "agreement", "conflicting_pairs", "memorization_curve", "mislabel_table", "duplicate_outcomes",
+    "agreement", "conflicting_pairs", "memorization_curve", "mislabel_table", "duplicate_outcomes", "fz_config_like",
+    "sensitivity_sweep",
 ]  # fmt: skip
 
 
@@ -50,26 +52,32 @@ class ScoreConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0  # subset, noise and initialisation seed
     duplicates: int = 0  # images appended again with a conflicting label (after the noise)
+    test_subset: int | None = None  # stratified subset of the test split (None = all)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 PRESETS: dict[str, ScoreConfig] = {
-    # 2-core CPU, about 2 minutes: 10,000 MNIST images, 10% noise, Feldman & Zhang's MLP (784-512-256-10)
-    # with a one-cycle schedule, which memorises ~97% of the noisy labels by the last epochs.
+    # 2-core CPU, about 1.5 minutes: 5,000 MNIST images, 10% noise, Feldman & Zhang's MLP (784-512-256-10)
+    # with a one-cycle schedule, which memorises the noisy labels by the last epochs; the curvature of
+    # 2,000 test images is scored too (for the dynamics and calibration chapters).
     "mnist_quick": ScoreConfig(
-        model="mlp", width=512, train=TrainConfig(epochs=30, batch_size=64, lr=0.1, schedule="onecycle", score_every=1)
-    ),
+        subset=5000, model="mlp", width=512, test_subset=2000,
+        train=TrainConfig(epochs=30, batch_size=64, lr=0.1, schedule="onecycle", score_every=1, score_test=True),
+    ),  # fmt: skip
     # The paper's MNIST setting (GPU): full training set, pre-activation ResNet18, 200 epochs, ×0.1 at 80/160.
     "mnist_paper": ScoreConfig(
         subset=None, model="preact_resnet18", width=64,
-        train=TrainConfig(epochs=200, batch_size=128, lr=0.1, weight_decay=1e-4, milestones=(80, 160), score_every=1, score_batch_size=512),
+        train=TrainConfig(
+            epochs=200, batch_size=128, lr=0.1, weight_decay=1e-4, milestones=(80, 160), score_every=1, score_batch_size=512,
+            score_test=True,
+        ),
     ),  # fmt: skip
-    # scikit-learn digits: seconds on a CPU.
+    # scikit-learn digits: seconds on a CPU. 8×8 images are small enough to score all 10 probes in one pass.
     "digits_quick": ScoreConfig(
         dataset="digits", subset=None, model="mlp", width=256,
-        train=TrainConfig(epochs=30, batch_size=32, lr=0.1, schedule="onecycle", score_every=1),
+        train=TrainConfig(epochs=30, batch_size=32, lr=0.1, schedule="onecycle", score_every=1, score_test=True, chunk_size=10),
     ),  # fmt: skip
 }
 
@@ -90,7 +98,7 @@ def noisy_auroc(table: pd.DataFrame, score: str = "curvature") -> float:
 def prepare_data(config: ScoreConfig, data_root=None) -> tuple[IndexedDataset, IndexedDataset]:
     """(train, test) of an experiment: the seeded subset of the training split with injected noise."""
     train_set = load_dataset(config.dataset, data_root, train=True, subset=config.subset, seed=config.seed)
-    test_set = load_dataset(config.dataset, data_root, train=False, seed=config.seed)
+    test_set = load_dataset(config.dataset, data_root, train=False, subset=config.test_subset, seed=config.seed)
     if config.noise > 0:
         noisy, _ = inject_label_noise(train_set.y, config.noise, train_set.num_classes, config.seed)
         train_set = train_set.with_labels(noisy)
@@ -365,3 +373,49 @@ def duplicate_outcomes(result: RunResult) -> pd.Series:
     given, original, predicted = table["label"].to_numpy()[copies], table["true_label"].to_numpy()[copies], pred[copies]
     outcome = np.where(predicted == original, "original's label", np.where(predicted == given, "copy's label", "another label"))
     return pd.Series(outcome, index=table["index"].to_numpy()[copies], name="prediction")
+
+
+def fz_config_like(data: ScoreConfig, n_models: int = 100) -> FZConfig:
+    """An FZ estimate on the training set of ``data`` with that experiment's own model and training recipe
+    (curvature scoring off): for datasets without a published FZ recipe, such as digits."""
+    return FZConfig(data, model=data.model, width=data.width, train=replace(data.train, score_every=0), n_models=n_models)
+
+
+def sensitivity_sweep(
+    base: ScoreConfig, settings: dict[str, dict], *, seeds: list[int], every: tuple[int, ...] = (2, 4),
+    memorization: dict[int, pd.Series] | None = None, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu",
+) -> pd.DataFrame:
+    """How the memorization score changes with its settings, against the reference run ``base``.
+
+    For each seed: the reference run (``base`` with that seed; it must be scored every epoch), one cached
+    run per entry of ``settings`` (label -> :class:`TrainConfig` changes, e.g. ``{"h = 1e-2": {"h": 1e-2}}``),
+    and, read off the reference run without retraining, ``"trace"`` (epoch-mean (h v)ᵀΔg ≈ h² tr H) and
+    ``"every k epochs"`` for each k in ``every`` (:func:`curvlib.analysis.every_k_curvature`). Each score
+    is compared with the reference by :func:`curvlib.analysis.compare_scores`, and with
+    ``memorization[seed]`` (FZ scores by dataset index) if given.
+    Returns one row per (setting, seed): setting, seed, auroc, spearman_ref, top_overlap_ref, fz_spearman,
+    fz_pearson, seconds_score (the run's eval + scoring time; NaN for settings read off the reference).
+    """  # fmt: skip
+    if base.train.score_every != 1:
+        raise ValueError(f"the reference run must be scored every epoch (score_every=1); got {base.train.score_every}")
+    rows = []
+    for seed in seeds:
+        config = replace(base, seed=seed)
+        ref = run_scoring(config, data_root=data_root, cache_dir=cache_dir, device=device)
+        table = ref.tables["scores"]
+        reference = table["curvature"].to_numpy()
+        mem = None if memorization is None else memorization[seed]
+
+        def add(setting: str, score: np.ndarray, seconds: float) -> None:
+            stats = compare_scores(table, score, reference=reference, memorization=mem)
+            rows.append({"setting": setting, "seed": seed, **stats, "seconds_score": seconds})
+
+        add("reference", reference, float(ref.tables["history"].seconds_score.sum()))
+        for label, changes in settings.items():
+            run = run_scoring(with_train(config, **changes), data_root=data_root, cache_dir=cache_dir, device=device)
+            np.testing.assert_array_equal(run.tables["scores"]["index"].to_numpy(), table["index"].to_numpy())
+            add(label, run.tables["scores"]["curvature"].to_numpy(), float(run.tables["history"].seconds_score.sum()))
+        add("trace", TrainRecords.from_arrays(ref.arrays).average("curvature_trace"), float("nan"))
+        for k in every:
+            add(f"every {k} epochs", every_k_curvature(ref, k), float("nan"))
+    return pd.DataFrame(rows)

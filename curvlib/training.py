@@ -32,7 +32,7 @@ from .curvature import input_loss_curvature_with_trace, keyed_rademacher_probes
 from .distributed import EpochBatches, barrier, gather_rows, rank_and_world
 from .results import atomic_write
 
-__all__ = ["TrainConfig", "TrainRecords", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
+__all__ = ["TrainConfig", "TrainRecords", "scored_epochs", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
 
 # Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
 TRACKED = ("loss", "correct", "margin", "prob_label", "confidence", "pred", "curvature", "curvature_trace", "grad_norm")
@@ -72,10 +72,25 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0; got {self.lr}")
 
     def scored(self, epoch: int) -> bool:
-        """Whether curvature is computed at the end of (0-based) ``epoch``."""
-        if self.score_every == 0:
-            return False
-        return (epoch + 1) % self.score_every == 0 or epoch == self.epochs - 1
+        """Whether curvature is computed at the end of (0-based) ``epoch``: see :func:`scored_epochs`."""
+        return bool(scored_epochs(self.epochs, self.score_every)[epoch])
+
+
+def scored_epochs(epochs: int, every: int) -> np.ndarray:
+    """Boolean mask [epochs] of the epochs scored when scoring every ``every`` epochs: 1-based epochs
+    k, 2k, … and always the last one; none when ``every`` = 0.
+
+    Example:
+        >>> scored_epochs(5, 2).tolist()
+        [False, True, False, True, True]
+    """
+    if every < 0:
+        raise ValueError(f"every must be >= 0; got {every}")
+    if every == 0:
+        return np.zeros(epochs, dtype=bool)
+    mask = (np.arange(1, epochs + 1) % every) == 0
+    mask[-1] = True
+    return mask
 
 
 @dataclass
@@ -93,9 +108,10 @@ class TrainRecords:
     test: dict[str, np.ndarray] = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def average(self, name: str) -> np.ndarray:
-        """Mean over the epochs at which ``name`` was recorded (NaN epochs skipped), shape [N]."""
-        values = self.train[name]
+    def average(self, name: str, epochs: np.ndarray | None = None) -> np.ndarray:
+        """Mean over the epochs at which ``name`` was recorded (NaN epochs skipped), shape [N];
+        ``epochs``, a boolean mask [E], restricts the mean to those epochs (e.g. :func:`scored_epochs`)."""
+        values = self.train[name] if epochs is None else self.train[name][np.asarray(epochs, dtype=bool)]
         counted = np.isfinite(values).sum(axis=0)
         return np.where(counted > 0, np.nansum(values, axis=0) / np.maximum(counted, 1), np.nan)
 

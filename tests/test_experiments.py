@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from curvlib.experiments import duplicate_outcomes
 from curvlib.results import RunResult
@@ -11,3 +12,20 @@ def test_duplicate_outcomes_classifies_each_copy():
     pred = np.array([[1, 2, 3, 6, 0]])  # last epoch: copy 2 -> original, copy 3 -> copy's label, copy 4 -> other
     out = duplicate_outcomes(RunResult({"scores": table}, {"train/pred": pred}))
     assert out.to_dict() == {2: "original's label", 3: "copy's label", 4: "another label"}
+
+
+def test_sensitivity_sweep_compares_each_setting_with_the_reference(tmp_path):
+    from curvlib.experiments import ScoreConfig, sensitivity_sweep, with_train
+    from curvlib.training import TrainConfig
+
+    base = ScoreConfig(dataset="digits", subset=300, noise=0.1, model="mlp", width=32,
+                       train=TrainConfig(epochs=4, batch_size=32, lr=0.1, n_probes=4, score_batch_size=150))  # fmt: skip
+    mem = {0: pd.Series(np.linspace(0, 1, 300), index=np.arange(300))}
+    out = sensitivity_sweep(base, {"n = 1": {"n_probes": 1}}, seeds=[0], every=(2,), memorization=mem, cache_dir=tmp_path)
+    assert out.setting.tolist() == ["reference", "n = 1", "trace", "every 2 epochs"]
+    ref = out.set_index("setting")
+    assert ref.loc["reference", "spearman_ref"] == 1.0 and ref.loc["reference", "top_overlap_ref"] == 1.0
+    assert ref.loc["n = 1", "spearman_ref"] < 1.0 and np.isfinite(ref.fz_spearman).all() and ref.auroc.between(0, 1).all()
+    assert np.isnan(ref.loc["trace", "seconds_score"]) and ref.loc["n = 1", "seconds_score"] > 0
+    with pytest.raises(ValueError, match="score_every=1"):
+        sensitivity_sweep(with_train(base, score_every=2), {}, seeds=[0], cache_dir=tmp_path)

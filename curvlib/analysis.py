@@ -1,0 +1,189 @@
+"""Summaries of finished runs (no training): curvature dynamics, scoring every k epochs, calibration at
+three stopping epochs, and how one per-sample score compares with a reference and with FZ memorization.
+
+Every function reads a :class:`curvlib.results.RunResult` of :func:`curvlib.experiments.run_scoring`
+(tables ``scores``/``history`` and the per-epoch arrays ``train/<name>``, ``test/<name>``) or plain
+arrays, and returns a tidy table, a mask or a dict.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .metrics import auroc, expected_calibration_error, pearson, spearman, top_k_overlap
+from .results import RunResult
+from .training import TrainRecords, scored_epochs
+
+__all__ = [
+    "curvature_dynamics", "every_k_curvature", "held_out_halves", "calibration_by_epoch", "calibration_at_epochs",
+    "compare_scores", "cheapest_within", "cost_table", "STOPS",
+]  # fmt: skip
+
+
+def _group_mean(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Mean over the samples selected by boolean ``rows`` of an [E, N] array, per epoch; NaN if none."""
+    return values[:, rows].mean(axis=1) if rows.any() else np.full(values.shape[0], np.nan)
+
+
+def curvature_dynamics(result: RunResult) -> pd.DataFrame:
+    """Per epoch: mean curvature of the clean and of the noisy training samples and of the test samples,
+    next to the loss and accuracy curves.
+
+    Contract: one row per (1-based) epoch with columns ``curvature_clean``, ``curvature_noisy``,
+    ``curvature_train`` (all training samples), ``curvature_test`` (each (1/|G|) Σ_{i∈G} Curv_t(xᵢ);
+    NaN on unscored epochs, and for the test set unless the run had ``score_test``),
+    ``noisy_fitted`` (fraction of noisy samples predicted as their given label), and the run's
+    ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc`` (test = the held-out split).
+
+    Example:
+        >>> curvature_dynamics(run_scoring(config, cache_dir="results/cache")).curvature_train.idxmax()
+    """
+    curv = result.arrays["train/curvature"]
+    noisy = result.tables["scores"]["is_noisy"].to_numpy()
+    test_curv = result.arrays.get("test/curvature")
+    history = result.tables["history"]
+    return pd.DataFrame({
+        "epoch": np.arange(1, curv.shape[0] + 1),
+        "curvature_clean": _group_mean(curv, ~noisy),
+        "curvature_noisy": _group_mean(curv, noisy),
+        "curvature_train": curv.mean(axis=1),
+        "curvature_test": test_curv.mean(axis=1) if test_curv is not None and test_curv.shape[1] else np.nan,
+        "noisy_fitted": _group_mean(result.arrays["train/correct"], noisy),
+        **{name: history[name].to_numpy() for name in ("train_loss", "train_acc", "test_loss", "test_acc")},
+    })  # fmt: skip
+
+
+def every_k_curvature(result: RunResult, every: int) -> np.ndarray:
+    """The memorization score a run scored only every ``every`` epochs would give, read off a run scored
+    every epoch: the mean of Curv_t over the epochs t of :func:`curvlib.training.scored_epochs`.
+
+    Exact, not an approximation: training never depends on scoring (probes are keyed by seed, epoch and
+    sample), so a run with ``score_every=every`` trains the same weights and scores the same epochs.
+    Raises ValueError if one of those epochs was not scored in ``result``.
+    """
+    records = TrainRecords.from_arrays(result.arrays)
+    epochs = scored_epochs(records.train["curvature"].shape[0], every)
+    if not np.isfinite(records.train["curvature"][epochs]).all():
+        raise ValueError(f"the run was not scored on every epoch that every={every} needs: pass a run with score_every=1")
+    return records.average("curvature", epochs)
+
+
+def held_out_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (validation, evaluation) splitting n held-out samples by position: even positions
+    choose an epoch, odd positions measure it, so no number is measured on the data that chose it."""
+    even = np.arange(n) % 2 == 0
+    return even, ~even
+
+
+# The three stopping epochs of the calibration comparison, in display order.
+STOPS = ("lowest validation loss", "peak training curvature", "last epoch")
+
+
+def calibration_by_epoch(result: RunResult, test_labels: np.ndarray, n_bins: int = 15) -> pd.DataFrame:
+    """Calibration of the model after every epoch, on held-out data split by :func:`held_out_halves`.
+
+    Contract: one row per 1-based ``epoch`` with ``validation_loss`` (mean cross-entropy on the
+    validation half) and, on the evaluation half, ``accuracy``, ``nll`` (mean cross-entropy) and ``ece``
+    (:func:`curvlib.metrics.expected_calibration_error`, ``n_bins`` equal-width bins); plus
+    ``train_curvature``, the mean training-set curvature (NaN on unscored epochs).
+    ``test_labels`` [N_test] are the held-out labels in the run's order.
+    """
+    probs = result.arrays["test/probs"]
+    labels = np.asarray(test_labels)
+    if probs.shape[1] != labels.size:
+        raise ValueError(f"test_labels has {labels.size} entries but the run recorded {probs.shape[1]} test samples")
+    validation, evaluation = held_out_halves(labels.size)
+    loss, correct = result.arrays["test/loss"], result.arrays["test/correct"]
+    return pd.DataFrame({
+        "epoch": np.arange(1, probs.shape[0] + 1),
+        "validation_loss": loss[:, validation].mean(axis=1),
+        "accuracy": correct[:, evaluation].mean(axis=1),
+        "nll": loss[:, evaluation].mean(axis=1),
+        "ece": [expected_calibration_error(p[evaluation], labels[evaluation], n_bins) for p in probs],
+        "train_curvature": result.arrays["train/curvature"].mean(axis=1),
+    })  # fmt: skip
+
+
+def calibration_at_epochs(result: RunResult, test_labels: np.ndarray, n_bins: int = 15) -> pd.DataFrame:
+    """The rows of :func:`calibration_by_epoch` at three stopping epochs (Garg et al. 2024, §6): the
+    epoch of lowest validation loss, the epoch of peak mean training-set curvature, and the last epoch.
+
+    Contract: one row per stop of :data:`STOPS` (column ``stop``); the validation half chooses the
+    first epoch, the training set the second, and every number is measured on the evaluation half.
+    """
+    per_epoch = calibration_by_epoch(result, test_labels, n_bins)
+    if not per_epoch.train_curvature.notna().any():
+        raise ValueError("the run has no scored epoch: calibration at peak curvature needs curvature records")
+    rows = [per_epoch.validation_loss.idxmin(), per_epoch.train_curvature.idxmax(), per_epoch.index[-1]]
+    return per_epoch.loc[rows].assign(stop=list(STOPS)).reset_index(drop=True)[["stop", *per_epoch.columns]]
+
+
+def compare_scores(
+    table: pd.DataFrame, score: np.ndarray, *, reference: np.ndarray | None = None,
+    memorization: pd.Series | None = None, top_fraction: float = 0.05,
+) -> dict[str, float]:
+    """How one per-sample score (aligned with the rows of a ``scores`` table) behaves.
+
+    Contract: ``auroc`` for the table's ``is_noisy`` flag (NaN if nothing is noisy); with ``reference``
+    (same rows), ``spearman_ref`` and ``top_overlap_ref`` (share of the top k = ⌈top_fraction·N⌉ both
+    agree on); with ``memorization`` (FZ scores indexed by dataset index), ``fz_spearman`` and
+    ``fz_pearson`` on the samples with a finite FZ value. Missing comparisons are NaN.
+    """  # fmt: skip
+    score = np.asarray(score, dtype=float)
+    flags = table["is_noisy"].to_numpy()
+    out = {"auroc": auroc(flags, score) if 0 < flags.sum() < flags.size else np.nan}
+    out["spearman_ref"], out["top_overlap_ref"] = np.nan, np.nan
+    if reference is not None:
+        k = int(np.ceil(top_fraction * score.size))
+        out["spearman_ref"], out["top_overlap_ref"] = spearman(score, reference), top_k_overlap(score, reference, k)
+    out["fz_spearman"], out["fz_pearson"] = np.nan, np.nan
+    if memorization is not None:
+        mem = memorization.reindex(table["index"].to_numpy()).to_numpy(dtype=float)
+        keep = np.isfinite(mem)
+        out["fz_spearman"], out["fz_pearson"] = spearman(score[keep], mem[keep]), pearson(score[keep], mem[keep])
+    return out
+
+
+def cheapest_within(table: pd.DataFrame, *, cost: str, floors: dict[str, float]) -> pd.Series:
+    """The row of ``table`` with the smallest ``cost`` among the rows where ``row[column] >= floor`` for
+    every ``column: floor`` of ``floors`` (e.g. ``{"auroc": reference - 0.005}``).
+
+    Raises ValueError, naming the floors, when no row qualifies.
+    """
+    keep = np.ones(len(table), dtype=bool)
+    for column, floor in floors.items():
+        keep &= table[column].to_numpy(dtype=float) >= floor
+    if not keep.any():
+        raise ValueError(f"no row meets the floors {floors}")
+    candidates = table[keep]
+    return candidates.loc[candidates[cost].idxmin()]
+
+
+def cost_table(
+    cost: dict, *, full_size: int = 60_000, fz_models: int = 2000, fz_epochs: int = 10, fz_fraction: float = 0.7
+) -> pd.DataFrame:
+    """The paper's cost table in shape, from the JSON of ``benchmarks/bench_cost.py``.
+
+    Contract, with E epochs on S images: training per epoch t = (plain run's training seconds) / E;
+    scoring per epoch s = (eval-and-score seconds of k = 1, n = 10 − the plain run's) / E; the
+    memorization score costs (t + s)·E; on ``full_size`` images each is scaled by ``full_size``/S. A
+    Feldman–Zhang estimate trains ``fz_models`` models for ``fz_epochs`` epochs on ``fz_fraction`` of the
+    data at the same per-image cost: fz_models · fz_epochs · fz_fraction · full_size · t / S seconds.
+    Full-size and FZ numbers are linear extrapolations, not measurements. Rows: training, curvature
+    scoring, memorization score, FZ estimate; columns: per epoch, measured run, extrapolated.
+    """
+    rows = {(r["every_k"], r["n_probes"]): r for r in cost["rows"]}
+    plain, reference = rows[(0, 0)], rows[(1, 10)]
+    epochs, subset = cost["epochs"], cost["subset"]
+    train = plain["seconds_train"] / epochs
+    score = (reference["seconds_eval_and_score"] - plain["seconds_eval_and_score"]) / epochs
+    scale = full_size / subset
+    fz = fz_models * fz_epochs * fz_fraction * full_size * train / subset
+    return pd.DataFrame(
+        {
+            "per epoch (s)": [train, score, train + score, np.nan],
+            f"{subset} images, {epochs} epochs (s)": [train * epochs, score * epochs, (train + score) * epochs, np.nan],
+            f"{full_size:,} images, extrapolated (s)": [train * epochs * scale, score * epochs * scale, (train + score) * epochs * scale, fz],
+        },
+        index=["training", "curvature scoring (k=1, n=10)", "memorization score (train + score)", f"FZ estimate ({fz_models:,} models)"],
+    )
