@@ -16,7 +16,7 @@ from .training import TrainRecords, scored_epochs
 
 __all__ = [
     "curvature_dynamics", "every_k_curvature", "held_out_halves", "calibration_by_epoch", "calibration_at_epochs",
-    "compare_scores", "cheapest_within", "cost_table", "STOPS",
+    "compare_scores", "cheapest_within", "cost_table", "mispredicted_in_top", "binned_means", "STOPS",
 ]  # fmt: skip
 
 
@@ -187,3 +187,21 @@ def cost_table(
         },
         index=["training", "curvature scoring (k=1, n=10)", "memorization score (train + score)", f"FZ estimate ({fz_models:,} models)"],
     )
+
+
+def mispredicted_in_top(result: RunResult, k: int, score: str = "curvature") -> float:
+    """Share of the ``k`` highest-``score`` training samples that the final model predicts as a label other
+    than their given one (last-epoch ``train/pred``); ties broken by position."""
+    table = result.tables["scores"]
+    top = np.argsort(-table[score].to_numpy(), kind="stable")[:k]
+    return float((result.arrays["train/pred"][-1][top] != table["label"].to_numpy()[top]).mean())
+
+
+def binned_means(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> pd.DataFrame:
+    """Mean of ``x`` and mean ± standard error of ``y`` within bins of ``x`` (``np.digitize`` on ``edges``),
+    for the non-empty bins: columns x, y, y_sem (NaN for single-sample bins), n. NaN pairs are dropped."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    frame = pd.DataFrame({"x": x[keep], "y": y[keep], "bin": np.digitize(x[keep], edges)})
+    out = frame.groupby("bin").agg(x=("x", "mean"), y=("y", "mean"), y_sem=("y", "sem"), n=("y", "size"))
+    return out.reset_index(drop=True)

@@ -97,3 +97,13 @@ def test_cost_table_formulas():
     table = analysis.cost_table(cost, full_size=3000, fz_models=100, fz_epochs=5, fz_fraction=0.5)
     np.testing.assert_allclose(table["per epoch (s)"].iloc[:3], [2.0, 4.0, 6.0])  # train 20/10, score (45-5)/10
     np.testing.assert_allclose(table.iloc[:, -1], [60.0, 120.0, 180.0, 100 * 5 * 0.5 * 3000 * 2.0 / 1000])
+
+
+def test_mispredicted_in_top_and_binned_means():
+    table = pd.DataFrame({"curvature": [0.1, 0.9, 0.5, 0.7], "label": [0, 1, 2, 3]})
+    run = RunResult({"scores": table}, {"train/pred": np.array([[9, 9, 9, 9], [0, 5, 2, 3]])})
+    assert analysis.mispredicted_in_top(run, 2) == 0.5  # top-2: samples 1 (predicted 5, wrong) and 3 (right)
+    out = analysis.binned_means([0.05, 0.15, 0.12, np.nan, 0.9], [1.0, 2.0, 4.0, 5.0, 7.0], np.array([0.0, 0.1, 0.5]))
+    np.testing.assert_allclose(out.x, [0.05, 0.135, 0.9])
+    np.testing.assert_allclose(out.y, [1.0, 3.0, 7.0])
+    assert out.n.tolist() == [1, 2, 1] and np.isnan(out.y_sem.iloc[0]) and out.y_sem.iloc[1] == pytest.approx(1.0)
