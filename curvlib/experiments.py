@@ -377,8 +377,10 @@ def duplicate_outcomes(result: RunResult) -> pd.Series:
 
 def fz_config_like(data: ScoreConfig, n_models: int = 100) -> FZConfig:
     """An FZ estimate on the training set of ``data`` with that experiment's own model and training recipe
-    (curvature scoring off): for datasets without a published FZ recipe, such as digits."""
-    return FZConfig(data, model=data.model, width=data.width, train=replace(data.train, score_every=0), n_models=n_models)
+    (curvature scoring off): for datasets without a published FZ recipe, such as digits. Models are
+    trained in vectorised groups of up to 100 (faster than 25 for small models)."""
+    train = replace(data.train, score_every=0)
+    return FZConfig(data, model=data.model, width=data.width, train=train, n_models=n_models, group_size=min(n_models, 100))
 
 
 def sensitivity_sweep(

@@ -6,7 +6,10 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Order matters only for speed: later chapters reuse cached runs of earlier ones.
-ORDER = ["toy_example.ipynb", "mislabel_detection.ipynb", "top_curvature_samples.ipynb", "cost.ipynb", "feldman_zhang.ipynb"]
+ORDER = [
+    "toy_example.ipynb", "mislabel_detection.ipynb", "curvature_dynamics.ipynb", "calibration.ipynb", "weight_decay.ipynb",
+    "top_curvature_samples.ipynb", "cost.ipynb", "feldman_zhang.ipynb", "sensitivity.ipynb", "architectures.ipynb",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
