@@ -15,7 +15,7 @@ from .results import RunResult
 from .training import TrainRecords, scored_epochs
 
 __all__ = [
-    "curvature_dynamics", "every_k_curvature", "held_out_halves", "calibration_by_epoch", "calibration_at_epochs",
+    "curvature_dynamics", "turning_points", "every_k_curvature", "held_out_halves", "calibration_by_epoch", "calibration_at_epochs",
     "compare_scores", "cheapest_within", "cost_table", "mispredicted_in_top", "binned_means", "STOPS",
 ]  # fmt: skip
 
@@ -32,7 +32,8 @@ def curvature_dynamics(result: RunResult) -> pd.DataFrame:
     Contract: one row per (1-based) epoch with columns ``curvature_clean``, ``curvature_noisy``,
     ``curvature_train`` (all training samples), ``curvature_test`` (each (1/|G|) Σ_{i∈G} Curv_t(xᵢ);
     NaN on unscored epochs, and for the test set unless the run had ``score_test``),
-    ``noisy_fitted`` (fraction of noisy samples predicted as their given label), and the run's
+    ``noisy_fitted`` / ``clean_fitted`` (fraction of noisy / clean training samples predicted as their given
+    label: the memorization curve), and the run's
     ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc`` (test = the held-out split).
 
     Example:
@@ -49,8 +50,25 @@ def curvature_dynamics(result: RunResult) -> pd.DataFrame:
         "curvature_train": curv.mean(axis=1),
         "curvature_test": test_curv.mean(axis=1) if test_curv is not None and test_curv.shape[1] else np.nan,
         "noisy_fitted": _group_mean(result.arrays["train/correct"], noisy),
+        "clean_fitted": _group_mean(result.arrays["train/correct"], ~noisy),
         **{name: history[name].to_numpy() for name in ("train_loss", "train_acc", "test_loss", "test_acc")},
     })  # fmt: skip
+
+
+def turning_points(dynamics: pd.DataFrame) -> dict[str, int | float]:
+    """Where the curves of :func:`curvature_dynamics` turn: ``peak_epoch`` (1-based epoch of the highest
+    training-set mean curvature), ``epochs``, ``peak_over_last`` (that peak over the last epoch's value),
+    ``noisy_over_clean_at_peak``, ``noisy_fitted_at_peak``, ``best_test_loss_epoch`` and
+    ``test_over_clean_last`` (test over clean training curvature at the last epoch)."""
+    peak = dynamics.curvature_train.idxmax()
+    return {
+        "peak_epoch": int(dynamics.epoch[peak]), "epochs": int(dynamics.epoch.iloc[-1]),
+        "peak_over_last": float(dynamics.curvature_train[peak] / dynamics.curvature_train.iloc[-1]),
+        "noisy_over_clean_at_peak": float(dynamics.curvature_noisy[peak] / dynamics.curvature_clean[peak]),
+        "noisy_fitted_at_peak": float(dynamics.noisy_fitted[peak]),
+        "best_test_loss_epoch": int(dynamics.epoch[dynamics.test_loss.idxmin()]),
+        "test_over_clean_last": float(dynamics.curvature_test.iloc[-1] / dynamics.curvature_clean.iloc[-1]),
+    }  # fmt: skip
 
 
 def every_k_curvature(result: RunResult, every: int) -> np.ndarray:

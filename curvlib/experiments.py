@@ -35,7 +35,7 @@ from .training import TrainConfig, TrainRecords, train_and_score
 __all__ = [
     "ScoreConfig", "PRESETS", "run_scoring", "run_retraining_baselines", "run_toy", "scores_table", "noisy_auroc",
     "prepare_data", "model_factory", "with_train", "detection_summary", "auroc_by_epoch", "FZConfig", "run_feldman_zhang",
-    "agreement", "conflicting_pairs", "memorization_curve", "mislabel_table", "duplicate_outcomes", "fz_config_like",
+    "agreement", "conflicting_pairs", "mislabel_table", "duplicate_outcomes", "fz_config_like",
     "sensitivity_sweep",
 ]  # fmt: skip
 
@@ -273,18 +273,6 @@ def mislabel_table(config: ScoreConfig, *, cache_dir: str | os.PathLike, data_ro
     baselines = run_retraining_baselines(config, cache_dir=cache_dir, data_root=data_root, device=device)
     table = scores.merge(baselines, on="index", validate="one_to_one")
     return table.assign(dataset=config.dataset, noise=config.noise, seed=config.seed)
-
-
-def memorization_curve(result: RunResult) -> pd.DataFrame:
-    """Per epoch: training accuracy on the given labels of clean and of noisy samples, and test accuracy."""
-    correct = result.arrays["train/correct"]
-    noisy = result.tables["scores"]["is_noisy"].to_numpy()
-    return pd.DataFrame({
-        "epoch": np.arange(1, correct.shape[0] + 1),
-        "clean_train_acc": correct[:, ~noisy].mean(axis=1),
-        "noisy_train_acc": correct[:, noisy].mean(axis=1) if noisy.any() else np.nan,
-        "test_acc": result.arrays["history/test_acc"],
-    })  # fmt: skip
 
 
 # Mislabel-detection AUROC from a third-party reproduction (CIFAR, ResNet18, wd 1e-4, 200 epochs,

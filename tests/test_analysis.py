@@ -52,6 +52,7 @@ def test_curvature_dynamics_group_means_and_unscored_epochs():
     np.testing.assert_allclose(out.curvature_noisy, [5.0, np.nan, 8.0])
     np.testing.assert_allclose(out.curvature_train, [2.0, np.nan, 3.5])
     np.testing.assert_allclose(out.noisy_fitted, [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(out.clean_fitted, [1.0, 1.0, 1.0])
     assert out.curvature_test.isna().all()
 
 
@@ -107,3 +108,14 @@ def test_mispredicted_in_top_and_binned_means():
     np.testing.assert_allclose(out.x, [0.05, 0.135, 0.9])
     np.testing.assert_allclose(out.y, [1.0, 3.0, 7.0])
     assert out.n.tolist() == [1, 2, 1] and np.isnan(out.y_sem.iloc[0]) and out.y_sem.iloc[1] == pytest.approx(1.0)
+
+
+def test_turning_points_of_a_dynamics_table():
+    dynamics = pd.DataFrame({
+        "epoch": [1, 2, 3, 4], "curvature_train": [1.0, 4.0, np.nan, 2.0], "curvature_noisy": [2.0, 9.0, np.nan, 4.0],
+        "curvature_clean": [1.0, 3.0, np.nan, 0.5], "curvature_test": [1.0, 1.0, np.nan, 5.0],
+        "noisy_fitted": [0.0, 0.25, 0.5, 1.0], "test_loss": [0.9, 0.4, 0.3, 0.6],
+    })  # fmt: skip
+    out = analysis.turning_points(dynamics)
+    assert out == {"peak_epoch": 2, "epochs": 4, "peak_over_last": 2.0, "noisy_over_clean_at_peak": 3.0,
+                   "noisy_fitted_at_peak": 0.25, "best_test_loss_epoch": 3, "test_over_clean_last": 10.0}  # fmt: skip
