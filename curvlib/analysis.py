@@ -16,7 +16,8 @@ from .training import TrainRecords, scored_epochs
 
 __all__ = [
     "curvature_dynamics", "turning_points", "every_k_curvature", "held_out_halves", "calibration_by_epoch", "calibration_at_epochs",
-    "compare_scores", "cheapest_within", "cost_table", "mispredicted_in_top", "binned_means", "STOPS",
+    "compare_scores", "cheapest_within", "cost_table", "mispredicted_in_top", "binned_means", "memorization_check",
+    "STOPS", "MEMORIZED",
 ]  # fmt: skip
 
 
@@ -223,3 +224,27 @@ def binned_means(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> pd.DataFram
     frame = pd.DataFrame({"x": x[keep], "y": y[keep], "bin": np.digitize(x[keep], edges)})
     out = frame.groupby("bin").agg(x=("x", "mean"), y=("y", "mean"), y_sem=("y", "sem"), n=("y", "size"))
     return out.reset_index(drop=True)
+
+
+MEMORIZED = 0.99  # share of training samples fitted on their given labels below which curvature is weak
+
+
+def memorization_check(table: pd.DataFrame, threshold: float = MEMORIZED) -> dict:
+    """Whether the run's model memorised its training set, read off a ``scores`` table (column ``fitted``:
+    correct on the given label after the last epoch; ``is_noisy``).
+
+    Contract: ``fitted`` = share of samples fitted, ``fitted_flipped`` = share of the injected flips
+    fitted (NaN without injected noise), ``memorized`` = fitted >= ``threshold``, and ``advice``: None
+    when memorised, else one sentence saying why the score is weak and what to change.
+    The curvature score measures memorization (Garg et al. 2024), so it is weak before the model has
+    memorised the samples it should flag.
+    """
+    fitted = float(table["fitted"].mean())
+    noisy = table["is_noisy"].to_numpy(dtype=bool)
+    flipped = float(table["fitted"].to_numpy()[noisy].mean()) if noisy.any() else float("nan")
+    memorized = fitted >= threshold
+    advice = None if memorized else (
+        f"the model fits only {fitted:.1%} of its training labels (below {threshold:.0%}): curvature measures memorization "
+        "and is weak before it; train longer (--epochs), use a wider model (--width) or lower --weight-decay"
+    )
+    return {"fitted": fitted, "fitted_flipped": flipped, "memorized": bool(memorized), "threshold": threshold, "advice": advice}

@@ -1,13 +1,30 @@
-"""Command line: ``curvlib score ...``, also ``python -m curvlib`` and ``torchrun --nproc_per_node=N -m curvlib``."""
+"""Command line: ``curvlib score ...`` and ``curvlib report OUT``; also ``python -m curvlib`` and
+``torchrun --nproc_per_node=N -m curvlib score ...``.
+
+Every bad input (an option out of range, a missing or corrupt file, bad labels, an unusable output
+folder) is found before anything is written and ends with one line, ``curvlib <command>: error: <option>:
+<what is wrong and the fix>``, and exit status 2.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
+from pathlib import Path
 
-from .data import DATASETS
+import torch
+
+from .data import DATASETS, DataError
 from .distributed import init_from_env, rank_and_world
-from .experiments import PRESETS, noisy_auroc, run_scoring, with_train
+from .experiments import PRESETS, model_factory, noisy_auroc, prepare_data, run_scoring, with_train
 from .models import MODELS
+from .report import write_report
+from .results import check_run_dir
+from .suspects import SUSPECT_SCORES
+
+
+class UsageError(Exception):
+    """A bad command line; its message is printed as one line and the command exits with status 2."""
 
 
 def _subset(text: str) -> int | None:
@@ -22,16 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     score = sub.add_parser(
         "score",
-        help="train a model, score every training sample every K epochs, write OUT/scores.csv",
+        help="train a model, score every training sample every K epochs, write OUT/scores.csv and OUT/report.html",
         description="Train with per-epoch scoring and write OUT/scores.csv (one row per training sample, keyed by "
-        "dataset index), OUT/history.csv, OUT/arrays.npz (per-epoch arrays) and OUT/config.json. Options not given "
-        "come from --preset. Rerunning an interrupted command resumes from OUT/checkpoint.pt.",
+        "dataset index), OUT/history.csv, OUT/arrays.npz (per-epoch arrays), OUT/config.json and the report "
+        "OUT/report.html. Options not given come from --preset. Rerunning an interrupted command resumes from "
+        "OUT/checkpoint.pt.",
     )
-    score.add_argument("--preset", choices=sorted(PRESETS), default="mnist_quick", help="starting configuration (default: %(default)s)")
-    score.add_argument("--dataset", choices=DATASETS, help="dataset name")
-    score.add_argument("--subset", type=_subset, default=argparse.SUPPRESS, help="stratified subset size of the training split ('all' for everything)")
-    score.add_argument("--noise", type=float, help="fraction of training labels flipped to another class, e.g. 0.1")
-    score.add_argument("--model", choices=sorted(MODELS), help="architecture")
+    score.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                       help="starting configuration (default: %(default)s, chosen from the book's evidence; "
+                            "'paper' is the paper's MNIST setting, h = 1e-3, n = 10)")  # fmt: skip
+    score.add_argument("--data", help="your own data: an image folder (one subfolder per class), an .npz with x and y, or a CSV with columns path,label")
+    score.add_argument("--dataset", choices=DATASETS, help="a built-in dataset instead of --data")
+    score.add_argument("--subset", type=_subset, default=argparse.SUPPRESS, help="stratified subset size of the training data ('all' for everything)")
+    score.add_argument("--noise", type=float, help="fraction of training labels flipped to another class, in [0, 1), e.g. 0.1 to test detection")
+    score.add_argument("--model", choices=sorted([*MODELS, "auto"]), help="architecture ('auto': an MLP for small inputs, else the small CNN)")
     score.add_argument("--width", type=int, help="first-stage channels (CNNs) or first hidden size (MLP)")
     score.add_argument("--epochs", type=int, help="training epochs")
     score.add_argument("--every", type=int, help="score curvature every K epochs (0 = never)")
@@ -47,14 +68,28 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, help="seed of subset, noise, initialisation, shuffling and probes")
     score.add_argument("--data-root", help="folder holding MNIST/raw etc. (default: $CURVLIB_DATA_ROOT)")
     score.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: %(default)s)")
-    score.add_argument("--out", required=True, help="output folder")
+    score.add_argument("--top", type=int, default=32, help="samples shown in the report (default: %(default)s)")
+    score.add_argument("--out", required=True, help="output folder (empty, or holding a run of the same options)")
+    report = sub.add_parser(
+        "report", help="write OUT/report.html and OUT/report.png for a finished run",
+        description="Write a self-contained HTML page and a PNG with the top-k samples by a score (image, index, "
+        "given label, prediction, score), the score histograms and the training curve of the run in OUT.",
+    )  # fmt: skip
+    report.add_argument("out", help="folder of a finished `curvlib score` run")
+    report.add_argument("--score", choices=SUSPECT_SCORES, default="curvature", help="ranking score (default: %(default)s)")
+    report.add_argument("--top", type=int, default=32, help="samples shown (default: %(default)s)")
+    report.add_argument("--data-root", help="where the run's built-in dataset lies now, if moved")
     return parser
 
 
 def config_from_args(args: argparse.Namespace):
-    """The preset with every option the user gave applied on top."""
+    """The preset with every option the user gave applied on top (``--data`` takes every sample unless ``--subset``)."""
     config = PRESETS[args.preset]
+    if args.data is not None and args.dataset is not None:
+        raise UsageError("--data and --dataset: give one of them, your own data or a built-in dataset")
     top = {k: getattr(args, k) for k in ("dataset", "noise", "model", "width", "seed") if getattr(args, k) is not None}
+    if args.data is not None:
+        top.update(dataset=str(Path(args.data).expanduser().resolve()), subset=None, test_subset=None)
     if hasattr(args, "subset"):
         top["subset"] = args.subset
     config = replace(config, **top)
@@ -66,19 +101,79 @@ def config_from_args(args: argparse.Namespace):
     changes = {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg) is not None}
     if args.seed is not None:
         changes["seed"] = args.seed
-    return with_train(config, **changes)
+    try:
+        return with_train(config, **changes)
+    except ValueError as err:
+        raise UsageError(f"training options: {err}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``curvlib`` console script."""
-    args = build_parser().parse_args(argv)
+def _check_device(name: str) -> None:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name}: not a torch device; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: torch {torch.__version__} sees no CUDA device here; use --device cpu")
+
+
+def _setup(args: argparse.Namespace):
+    """Check every option and load the data, writing nothing: (config, (train, test)) or a UsageError."""
     config = config_from_args(args)
+    _check_device(args.device)
+    for name, value in (("--probes", config.train.n_probes), ("--top", args.top)):
+        if value < 1:
+            raise UsageError(f"{name} {value}: must be at least 1")
+    if not config.train.h > 0:
+        raise UsageError(f"--h {config.train.h}: the finite-difference step must be > 0, e.g. 1e-2")
+    try:
+        check_run_dir(args.out, config.as_dict())
+    except ValueError as err:
+        raise UsageError(f"--out {args.out}: {err}") from None
+    source = f"--data {args.data}" if args.data is not None else f"--dataset {config.dataset}"
+    try:
+        data = prepare_data(config, args.data_root)
+    except DataError as err:
+        raise UsageError(f"{err.option or source}: {err}") from None
+    except (FileNotFoundError, OSError, ValueError) as err:
+        raise UsageError(f"{source}: {err}") from None
+    shape = tuple(data[0].x.shape[1:])
+    try:
+        with torch.no_grad():
+            model_factory(config, data[0])()(data[0].x[:2])
+    except (RuntimeError, ValueError) as err:
+        raise UsageError(f"--model {config.model}: does not fit inputs of shape {shape} ({err}); try --model auto") from None
+    return config, data
+
+
+def _score(args: argparse.Namespace) -> int:
+    config, data = _setup(args)
     device = init_from_env(args.device)  # joins torchrun's process group, if launched by torchrun
-    result = run_scoring(config, data_root=args.data_root, out_dir=args.out, device=device)
+    result = run_scoring(config, data_root=args.data_root, out_dir=args.out, device=device, data=data)
     if rank_and_world()[0] != 0:
         return 0
     table = result.tables["scores"]
+    check = result.meta["memorization_check"]
     print(f"wrote {args.out}/scores.csv ({len(table)} samples) and {args.out}/config.json")
+    print(f"fitted on the given labels: {check['fitted']:.2%} of training samples")
+    if check["advice"]:
+        print(f"warning: {check['advice']}", file=sys.stderr)
     if config.noise > 0:
         print(f"AUROC of curvature for the noisy flag: {noisy_auroc(table):.4f} ({int(table.is_noisy.sum())} noisy samples)")
+    print(f"report: {write_report(args.out, top=args.top, data_root=args.data_root)}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``curvlib`` console script; returns the exit status (2 for a bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "report":
+            try:
+                print(f"report: {write_report(args.out, score=args.score, top=args.top, data_root=args.data_root)}")
+            except (FileNotFoundError, ValueError) as err:
+                raise UsageError(f"{args.out}: {err}") from None
+            return 0
+        return _score(args)
+    except UsageError as err:
+        print(f"curvlib {args.command}: error: {err}", file=sys.stderr)
+        return 2

@@ -23,7 +23,7 @@ from .compat import import_torchvision
 __all__ = [
     "IndexedDataset", "ImageFolderDataset", "resolve_data_root", "read_idx", "load_mnist", "load_fashion_mnist",
     "load_cifar", "load_imagenet_folder", "load_digits", "make_toy_two_class", "load_dataset", "stratified_subset",
-    "inject_label_noise", "inject_conflicting_duplicates", "NORMALIZATION", "DATASETS",
+    "inject_label_noise", "inject_conflicting_duplicates", "take_subset", "NORMALIZATION", "DATASETS", "DataError", "DEBIAN_FASHION_MNIST",
 ]  # fmt: skip
 
 # Per-channel (mean, std) of the training split in [0, 1] pixel units.
@@ -37,12 +37,26 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
+class DataError(ValueError):
+    """Bad input data or data options (a corrupt file, labels out of range, a subset too large...).
+
+    The message names the file or option and says how to fix it; ``option`` is the command-line option
+    at fault where it is not the data source itself (e.g. ``"--subset"``). The command line prints it as
+    one line and exits with status 2.
+    """
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+
 @dataclass
 class IndexedDataset(Dataset):
     """In-memory dataset of normalised inputs ``x`` [N, ...], given labels ``y`` [N] and raw ``index`` [N].
 
     ``true_y`` holds the labels before any injected noise (equal to ``y`` for clean data);
-    ``mean``/``std`` undo the normalisation for display: pixels = x · std + mean.
+    ``mean``/``std`` undo the normalisation for display: pixels = x · std + mean; ``classes``
+    names the classes (``classes[y]``) where the data has names.
     """
 
     x: Tensor
@@ -53,6 +67,7 @@ class IndexedDataset(Dataset):
     true_y: Tensor | None = None
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self):
         n = self.x.shape[0]
@@ -80,12 +95,13 @@ class IndexedDataset(Dataset):
         """The samples at ``positions`` (positions in this dataset, not raw indices), keeping raw indices."""
         pos = torch.as_tensor(positions, dtype=torch.long)
         return IndexedDataset(
-            self.x[pos], self.y[pos], self.index[pos], self.num_classes, self.name, self.true_y[pos], self.mean, self.std
+            self.x[pos], self.y[pos], self.index[pos], self.num_classes, self.name, self.true_y[pos], self.mean, self.std,
+            self.classes,
         )
 
     def with_labels(self, y: Tensor) -> "IndexedDataset":
         """The same samples with given labels ``y``; ``true_y`` is kept."""
-        return IndexedDataset(self.x, y, self.index, self.num_classes, self.name, self.true_y, self.mean, self.std)
+        return IndexedDataset(self.x, y, self.index, self.num_classes, self.name, self.true_y, self.mean, self.std, self.classes)
 
     def pixels(self, positions) -> np.ndarray:
         """Un-normalised images in [0, 1], shape [k, H, W] or [k, H, W, C], for display."""
@@ -118,19 +134,25 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     found = next((p for p in candidates if p.exists()), None)
     if found is None:
         raise _missing(path, "Download the IDX files into that folder (e.g. torchvision's MNIST(root, download=True)).")
+    fix = "delete it and download it again"
     opener = gzip.open if found.suffix == ".gz" else open
-    with opener(found, "rb") as f:
-        data = f.read()
+    try:
+        with opener(found, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:  # truncated or corrupt gzip stream
+        raise DataError(f"{found} is corrupt or truncated ({err}): {fix}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{found} is not an IDX file (bad magic number)")
+        raise DataError(f"{found} is not an IDX file (bad magic number): {fix}")
     dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if data[2] not in dtypes:
-        raise ValueError(f"{found} has an unknown IDX data type 0x{data[2]:02x}")
+        raise DataError(f"{found} has an unknown IDX data type 0x{data[2]:02x}: {fix}")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    array = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
-    if array.size != int(np.prod(shape)):
-        raise ValueError(f"{found} is truncated: header says {shape}, file holds {array.size} values")
+    size = np.dtype(dtypes[data[2]]).itemsize
+    body = data[4 + 4 * ndim :]
+    if len(body) != int(np.prod(shape)) * size:
+        raise DataError(f"{found} is truncated: header says {shape}, file holds {len(body) // size} values; {fix}")
+    array = np.frombuffer(body, dtype=dtypes[data[2]])
     return array.reshape(shape).astype(dtypes[data[2]][1:])
 
 
@@ -156,7 +178,7 @@ def _load_idx_dataset(folder: Path, train: bool, name: str, how: str) -> Indexed
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{err} {how}") from None
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{folder}: {images.shape[0]} images but {labels.shape[0]} labels")
+        raise DataError(f"{folder}: {images.shape[0]} images but {labels.shape[0]} labels; download both files again")
     return _from_arrays(images, labels, name, 10)
 
 
@@ -173,16 +195,28 @@ def load_mnist(root: str | os.PathLike | None = None, train: bool = True, downlo
     return _load_idx_dataset(root / "MNIST" / "raw", train, "mnist", how)
 
 
-def load_fashion_mnist(root: str | os.PathLike | None = None, train: bool = True, download: bool = False) -> IndexedDataset:
-    """Fashion-MNIST from ``<root>/FashionMNIST/raw/`` (torchvision's layout, IDX files, plain or .gz).
+# Where Debian's package dataset-fashion-mnist installs the four IDX files.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
-    With ``download=True`` torchvision's FashionMNIST fetches missing files first.
+
+def load_fashion_mnist(root: str | os.PathLike | None = None, train: bool = True, download: bool = False) -> IndexedDataset:
+    """Fashion-MNIST from ``<root>/FashionMNIST/raw/`` (torchvision's layout, IDX files, plain or .gz),
+    else from :data:`DEBIAN_FASHION_MNIST` (``apt-get install dataset-fashion-mnist``).
+
+    ``root`` defaults to ``$CURVLIB_DATA_ROOT``; with neither set, only the Debian folder is tried.
+    With ``download=True`` torchvision's FashionMNIST fetches missing files into ``root`` first.
     """
-    root = resolve_data_root(root)
+    how = (
+        "Get it with curvlib.data.load_fashion_mnist(root, download=True) on a machine with internet, "
+        "or `apt-get install dataset-fashion-mnist`."
+    )
+    prefix = "train" if train else "t10k"
     if download:
-        import_torchvision().datasets.FashionMNIST(str(root), train=train, download=True)
-    how = "Get it with curvlib.data.load_fashion_mnist(root, download=True) on a machine with internet."
-    return _load_idx_dataset(root / "FashionMNIST" / "raw", train, "fashion_mnist", how)
+        import_torchvision().datasets.FashionMNIST(str(resolve_data_root(root)), train=train, download=True)
+    folders = [] if root is None and "CURVLIB_DATA_ROOT" not in os.environ else [resolve_data_root(root) / "FashionMNIST" / "raw"]
+    folders.append(DEBIAN_FASHION_MNIST)
+    found = [f for f in folders if any((f / f"{prefix}-images-idx3-ubyte{gz}").exists() for gz in ("", ".gz"))]
+    return _load_idx_dataset(found[0] if found else folders[0], train, "fashion_mnist", how)
 
 
 def load_cifar(
@@ -365,6 +399,7 @@ def inject_conflicting_duplicates(dataset: IndexedDataset, k: int, seed: int) ->
         torch.cat([dataset.true_y, copies.y]),
         dataset.mean,
         dataset.std,
+        dataset.classes,
     )
     return merged, np.stack([dataset.index[pos].numpy(), new_index.numpy()], axis=1)
 
@@ -395,6 +430,14 @@ def load_dataset(
         return load_imagenet_folder(root, train)
     else:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
-    if subset is not None and subset < len(data):
-        data = data.select(stratified_subset(data.y.numpy(), subset, seed))
-    return data
+    return take_subset(data, subset, seed)
+
+
+def take_subset(data: IndexedDataset, subset: int | None, seed: int) -> IndexedDataset:
+    """``data`` itself (``subset`` None or equal to its size) or a stratified seeded subset of it;
+    a DataError if ``subset`` is not in [1, len(data)]."""
+    if subset is None or subset == len(data):
+        return data
+    if not 1 <= subset <= len(data):
+        raise DataError(f"subset {subset} is not in [1, {len(data)}], the size of {data.name}: use --subset all or a smaller number", "--subset")
+    return data.select(stratified_subset(data.y.numpy(), subset, seed))

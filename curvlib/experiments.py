@@ -22,15 +22,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .analysis import compare_scores, every_k_curvature
+from .analysis import compare_scores, every_k_curvature, memorization_check
 from .baselines import dynamics_scores
 from .baselines import confident_learning_scores, scores_at_epoch, ssft_scores
-from .data import IndexedDataset, inject_conflicting_duplicates, inject_label_noise, load_dataset, make_toy_two_class
+from .data import (
+    DATASETS, DataError, IndexedDataset, inject_conflicting_duplicates, inject_label_noise, load_dataset, make_toy_two_class,
+    take_subset,
+)
 from .memorization import feldman_zhang
 from .metrics import aupr, auroc, cosine_similarity, pearson, precision_at_k, spearman, top_k_overlap
-from .models import build_model, mlp
-from .results import RunResult, load_or_compute, save_run
+from .models import auto_model, build_model, mlp
+from .distributed import rank_and_world
+from .results import RunResult, check_run_dir, load_or_compute, mark_pending, save_run
 from .training import TrainConfig, TrainRecords, train_and_score
+from .userdata import describe, load_own_data
 
 __all__ = [
     "ScoreConfig", "PRESETS", "run_scoring", "run_retraining_baselines", "run_toy", "scores_table", "noisy_auroc",
@@ -44,10 +49,10 @@ __all__ = [
 class ScoreConfig:
     """A scoring experiment: data, noise, model and training (see :class:`TrainConfig`)."""
 
-    dataset: str = "mnist"  # one of curvlib.data.DATASETS
+    dataset: str = "mnist"  # one of curvlib.data.DATASETS, or a path: image folder, .npz or .csv (curvlib.userdata)
     subset: int | None = 10_000  # stratified subset of the training split (None = all)
     noise: float = 0.1  # fraction of training labels moved to another class
-    model: str = "small_cnn"  # one of curvlib.models.MODELS
+    model: str = "small_cnn"  # one of curvlib.models.MODELS, or "auto" (curvlib.models.auto_model)
     width: int | None = 16  # first-stage channels / first hidden size (None = model default)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0  # subset, noise and initialisation seed
@@ -56,6 +61,12 @@ class ScoreConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ScoreConfig":
+        """Inverse of :meth:`as_dict` (e.g. the ``config`` of a run's config.json)."""
+        train = {**values["train"], "milestones": tuple(values["train"]["milestones"])}
+        return cls(**{**values, "train": TrainConfig(**train)})
 
 
 PRESETS: dict[str, ScoreConfig] = {
@@ -74,17 +85,29 @@ PRESETS: dict[str, ScoreConfig] = {
             score_test=True,
         ),
     ),  # fmt: skip
+    # `curvlib score` and `find_suspects` without --preset: every sample of the data, no injected noise, the model
+    # chosen by input shape, and h = 1e-2 (the book's "Choosing the defaults" chapter gives the evidence).
+    "default": ScoreConfig(
+        subset=None, noise=0.0, model="auto", width=None,
+        train=TrainConfig(epochs=40, batch_size=64, lr=0.1, schedule="onecycle", score_every=1, h=1e-2, n_probes=10),
+    ),  # fmt: skip
     # scikit-learn digits: seconds on a CPU. 8×8 images are small enough to score all 10 probes in one pass.
     "digits_quick": ScoreConfig(
         dataset="digits", subset=None, model="mlp", width=256,
         train=TrainConfig(epochs=30, batch_size=32, lr=0.1, schedule="onecycle", score_every=1, score_test=True, chunk_size=10),
     ),  # fmt: skip
 }
+PRESETS["paper"] = PRESETS["mnist_paper"]  # the paper's exact setting (h = 1e-3, n = 10), under the name the CLI documents
 
 
 def scores_table(records: TrainRecords, given: np.ndarray, true: np.ndarray) -> pd.DataFrame:
-    """One row per training sample: index, label, true_label, is_noisy, then every dynamics score."""
-    table = pd.DataFrame({"index": records.index, "label": given, "true_label": true, "is_noisy": given != true})
+    """One row per training sample: index, label, true_label, is_noisy, prediction and fitted (the model's
+    prediction after the last epoch, and whether it equals the given label), then every dynamics score."""
+    prediction = records.last("pred").astype(int)
+    table = pd.DataFrame({
+        "index": records.index, "label": given, "true_label": true, "is_noisy": given != true,
+        "prediction": prediction, "fitted": prediction == given,
+    })  # fmt: skip
     for name, values in dynamics_scores(records).items():
         table[name] = values
     return table
@@ -95,10 +118,28 @@ def noisy_auroc(table: pd.DataFrame, score: str = "curvature") -> float:
     return auroc(table["is_noisy"].to_numpy(), table[score].to_numpy())
 
 
-def prepare_data(config: ScoreConfig, data_root=None) -> tuple[IndexedDataset, IndexedDataset]:
-    """(train, test) of an experiment: the seeded subset of the training split with injected noise."""
-    train_set = load_dataset(config.dataset, data_root, train=True, subset=config.subset, seed=config.seed)
-    test_set = load_dataset(config.dataset, data_root, train=False, subset=config.test_subset, seed=config.seed)
+def prepare_data(config: ScoreConfig, data_root=None) -> tuple[IndexedDataset, IndexedDataset | None]:
+    """(train, test) of an experiment: the seeded subset of the training split with injected noise.
+
+    ``config.dataset`` is a name of :data:`curvlib.data.DATASETS` or the path of your own data
+    (:func:`curvlib.userdata.load_own_data`), which has no test split (test is None).
+    Raises :class:`curvlib.data.DataError` for a noise rate outside [0, 1), a subset larger than the data,
+    or a noise rate that flips fewer labels than there are classes.
+    """
+    if not 0 <= config.noise < 1:
+        raise DataError(f"noise {config.noise} is not in [0, 1): it is the fraction of labels flipped, e.g. --noise 0.1 (0 for none)", "--noise")
+    if config.dataset in DATASETS:
+        train_set = load_dataset(config.dataset, data_root, train=True, subset=config.subset, seed=config.seed)
+        test_set = load_dataset(config.dataset, data_root, train=False, subset=config.test_subset, seed=config.seed)
+    else:
+        train_set, test_set = take_subset(load_own_data(config.dataset), config.subset, config.seed), None
+    flipped = round(config.noise * len(train_set))
+    if config.noise > 0 and flipped < train_set.num_classes:
+        need = int(np.ceil(train_set.num_classes / config.noise))
+        raise DataError(
+            f"noise {config.noise} of {len(train_set)} samples flips {flipped} labels, fewer than one per class "
+            f"({train_set.num_classes} classes): use --subset {need} or more, or a larger --noise", "--subset",
+        )
     if config.noise > 0:
         noisy, _ = inject_label_noise(train_set.y, config.noise, train_set.num_classes, config.seed)
         train_set = train_set.with_labels(noisy)
@@ -110,11 +151,12 @@ def prepare_data(config: ScoreConfig, data_root=None) -> tuple[IndexedDataset, I
 def model_factory(config: ScoreConfig, data: IndexedDataset) -> Callable[[], nn.Module]:
     """A function returning a fresh, randomly initialised model of the experiment for ``data``."""
     shape = tuple(data.x.shape[1:])
-    return lambda: build_model(config.model, input_shape=shape, num_classes=data.num_classes, width=config.width)
+    name = auto_model(shape) if config.model == "auto" else config.model
+    return lambda: build_model(name, input_shape=shape, num_classes=data.num_classes, width=config.width)
 
 
-def _compute(config: ScoreConfig, data_root, device, checkpoint: Path | None) -> tuple[dict, dict]:
-    train_set, test_set = prepare_data(config, data_root)
+def _compute(config: ScoreConfig, data, device, checkpoint: Path | None) -> tuple[dict, dict]:
+    train_set, test_set = data
     torch.manual_seed(config.seed)
     model = model_factory(config, train_set)()
     records = train_and_score(model, train_set, config.train, test_set=test_set, checkpoint=checkpoint, device=device)
@@ -125,13 +167,16 @@ def _compute(config: ScoreConfig, data_root, device, checkpoint: Path | None) ->
 
 def run_scoring(
     config: ScoreConfig, *, data_root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-    out_dir: str | os.PathLike | None = None, device: str = "cpu",
+    out_dir: str | os.PathLike | None = None, device: str = "cpu", data: tuple[IndexedDataset, IndexedDataset | None] | None = None,
 ) -> RunResult:
     """Train and score per :class:`ScoreConfig`; cached under ``cache_dir`` or written to ``out_dir``.
 
-    With ``cache_dir``: load-or-compute by config hash. With ``out_dir``: always computed (resuming
-    from ``out_dir/checkpoint.pt`` after an interruption) and written there. The checkpoint is
-    removed once the result is saved.
+    With ``cache_dir``: load-or-compute by config hash. With ``out_dir``: checked first
+    (:func:`curvlib.results.check_run_dir`: empty, or a run of the same config), then always computed
+    (resuming from ``out_dir/checkpoint.pt`` after an interruption) and written there, with what was
+    inferred about the data (:func:`curvlib.userdata.describe`), ``data_root`` and the
+    :func:`curvlib.analysis.memorization_check` in its config.json. The checkpoint is removed once the
+    result is saved. ``data``: the (train, test) of :func:`prepare_data`, if already loaded.
 
     Example:
         >>> result = run_scoring(PRESETS["mnist_quick"], data_root="../shared/data", cache_dir="results/cache")
@@ -141,16 +186,23 @@ def run_scoring(
         raise ValueError("pass exactly one of cache_dir (load or compute) and out_dir (compute and write)")
     if cache_dir is not None:
         def compute(run_dir: Path):
-            out = _compute(config, data_root, device, run_dir / "checkpoint.pt")
+            out = _compute(config, data or prepare_data(config, data_root), device, run_dir / "checkpoint.pt")
             (run_dir / "checkpoint.pt").unlink(missing_ok=True)
             return out
 
-        name = f"{config.dataset}-{config.model}"
+        name = f"{config.dataset}-{config.model}" if config.dataset in DATASETS else f"own-{config.model}"
         return load_or_compute(cache_dir, name, config.as_dict(), compute)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tables, arrays = _compute(config, data_root, device, out_dir / "checkpoint.pt")
-    result = save_run(out_dir, tables, config.as_dict(), arrays, device=device)
+    check_run_dir(out_dir, config.as_dict())
+    data = data or prepare_data(config, data_root)
+    if rank_and_world()[0] == 0:
+        mark_pending(out_dir, config.as_dict())
+    tables, arrays = _compute(config, data, device, out_dir / "checkpoint.pt")
+    extra = {
+        "data": describe(data[0]), "data_root": None if data_root is None else str(Path(data_root).resolve()),
+        "memorization_check": memorization_check(tables["scores"]),
+    }  # fmt: skip
+    result = save_run(out_dir, tables, config.as_dict(), arrays, device=device, extra=extra)
     (out_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .compat import import_torchvision
 
-__all__ = ["cifar_resnet18", "preact_resnet18", "small_cnn", "mlp", "imagenet_resnet18", "build_model", "MODELS"]
+__all__ = ["cifar_resnet18", "preact_resnet18", "small_cnn", "mlp", "imagenet_resnet18", "build_model", "auto_model", "MODELS"]
 
 
 class _BasicBlock(nn.Module):
@@ -151,6 +151,8 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, wi
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if name != "mlp" and len(input_shape) != 3:
+        raise ValueError(f"model {name} needs images [C, H, W]; these inputs have shape {tuple(input_shape)}: use --model mlp")
     if name == "mlp":
         numel = 1
         for d in input_shape:
@@ -161,3 +163,17 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, wi
         return imagenet_resnet18(num_classes)
     kwargs = {} if width is None else {"width": width}
     return MODELS[name](num_classes=num_classes, in_channels=input_shape[0], **kwargs)
+
+
+def auto_model(input_shape: tuple[int, ...]) -> str:
+    """The model ``"auto"`` stands for: the MLP for feature vectors and for images of at most 3,072 values
+    (32×32×3; it memorises fastest on a CPU), else the small CNN (any image of at least 4×4 pixels).
+
+    Example:
+        >>> auto_model((1, 28, 28)), auto_model((3, 64, 64))
+        ('mlp', 'small_cnn')
+    """
+    numel = 1
+    for d in input_shape:
+        numel *= d
+    return "mlp" if len(input_shape) != 3 or numel <= 3072 or min(input_shape[1:]) < 4 else "small_cnn"

@@ -23,7 +23,12 @@ import torch
 
 from .distributed import rank_and_world
 
-__all__ = ["RunResult", "config_hash", "environment_info", "atomic_write", "save_run", "load_run", "load_or_compute"]
+__all__ = [
+    "RunResult", "config_hash", "environment_info", "atomic_write", "save_run", "load_run", "load_or_compute", "check_run_dir",
+    "mark_pending", "PENDING",
+]  # fmt: skip
+
+PENDING = "pending.json"  # written when a run starts in an output folder, removed once config.json is written
 
 
 @dataclass
@@ -105,14 +110,16 @@ def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 def save_run(
     directory: str | os.PathLike, tables: dict[str, pd.DataFrame], config: dict[str, Any],
-    arrays: dict[str, np.ndarray] | None = None, device: str | torch.device | None = None,
+    arrays: dict[str, np.ndarray] | None = None, device: str | torch.device | None = None, extra: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Write tables, arrays and ``config.json`` (config + :func:`environment_info`) into ``directory``.
+    """Write tables, arrays and ``config.json`` (config, its hash, :func:`environment_info` and the ``extra``
+    entries, e.g. what was inferred about the data) into ``directory``; remove its :data:`PENDING` marker.
 
     Under torch.distributed only rank 0 writes; every rank gets the same RunResult back.
     """  # fmt: skip
     directory = Path(directory)
     meta = {"config": _jsonable(config), "config_hash": config_hash(config), "environment": environment_info(device)}
+    meta.update(_jsonable(extra or {}))
     if rank_and_world()[0] != 0:
         return RunResult(dict(tables), dict(arrays or {}), meta)
     for name, table in tables.items():
@@ -120,7 +127,45 @@ def save_run(
     if arrays:
         atomic_write(directory / "arrays.npz", lambda tmp: _write_npz(tmp, arrays))
     atomic_write(directory / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    (directory / PENDING).unlink(missing_ok=True)
     return RunResult(dict(tables), dict(arrays or {}), meta)
+
+
+def check_run_dir(directory: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Raise ValueError, saying what to do, unless ``directory`` can take a run of ``config``: it is absent
+    (and can be created), empty, or holds a finished or interrupted run of the same config (same
+    :func:`config_hash` in its ``config.json`` or :data:`PENDING`), which is then resumed or rewritten."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"output folder {directory} is a file: choose another --out")
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder {directory} cannot be written ({existing} is not a writable folder): choose another --out")
+    if not directory.exists() or not any(directory.iterdir()):
+        return
+    for name in ("config.json", PENDING):
+        path = directory / name
+        if path.exists():
+            try:
+                found = json.loads(path.read_text()).get("config_hash")
+            except (ValueError, AttributeError):
+                found = None
+            if found == config_hash(config):
+                return
+            raise ValueError(
+                f"output folder {directory} holds a run of another config ({name}: hash {found}, this one {config_hash(config)}): "
+                "choose an empty --out, or delete that folder"
+            )
+    raise ValueError(f"output folder {directory} is not empty and holds no curvlib run: choose an empty --out")
+
+
+def mark_pending(directory: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Create ``directory`` and write its :data:`PENDING` marker (the config and its hash), so that an
+    interrupted run can be recognised, and resumed, by :func:`check_run_dir`."""
+    text = json.dumps({"config_hash": config_hash(config), "config": _jsonable(config)}, indent=2) + "\n"
+    atomic_write(Path(directory) / PENDING, lambda tmp: Path(tmp).write_text(text))
 
 
 def load_run(directory: str | os.PathLike) -> RunResult:

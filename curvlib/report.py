@@ -1,0 +1,134 @@
+"""``curvlib report OUT``: a self-contained HTML page (and a PNG) of a run's most suspicious samples.
+
+The page shows, for the top-k samples by the chosen score (:func:`curvlib.suspects.suspects_table`),
+the image, dataset index, given label, the model's prediction and the score; then the score's
+histogram, the training curve, what was inferred about the data and the memorization check. Images
+are embedded as base64 PNG, so the one file can be mailed or opened anywhere. The data are reloaded
+from the run's config (the same seeded subset and noise), never recomputed: no training happens here.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+
+from . import plotting
+from .experiments import ScoreConfig, prepare_data
+from .metrics import auroc
+from .results import atomic_write, load_run
+from .suspects import suspects_table
+
+__all__ = ["write_report"]
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+.grid { display: flex; flex-wrap: wrap; gap: 10px; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 6px; width: 132px; font-size: 12px; background: #fafafa; }
+.card img { width: 120px; height: 120px; image-rendering: pixelated; background: #000; display: block; margin: auto; }
+.flag { color: #b35806; font-weight: bold; }
+.warn { border: 2px solid #b35806; background: #fff3e0; padding: 0.6em; border-radius: 6px; }
+table.meta td { padding: 2px 12px 2px 0; }
+"""
+
+
+def _png_uri(write) -> str:
+    buffer = io.BytesIO()
+    write(buffer)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _thumbnail(pixels: np.ndarray) -> str:
+    """A data URI of one image ([H, W] or [H, W, C] in [0, 1]) scaled to fit 120 pixels."""
+    img = Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8))
+    scale = 120 / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.NEAREST)
+    return _png_uri(lambda f: img.save(f, format="PNG"))
+
+
+def _name(label: int, classes) -> str:
+    return f"{label} ({classes[label]})" if classes else str(label)
+
+
+def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: int = 32, data_root=None) -> Path:
+    """Write ``run_dir/report.html`` and ``run_dir/report.png`` for a finished ``curvlib score`` run.
+
+    Contract: ranks samples by ``score`` (highest first) and shows the ``top`` first; returns the HTML
+    path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only).
+    Raises FileNotFoundError if ``run_dir`` holds no finished run.
+
+    Example:
+        >>> write_report("runs/my_images", top=48)
+        PosixPath('runs/my_images/report.html')
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    config = ScoreConfig.from_dict(run.config)
+    scores, history = run.tables["scores"], run.tables["history"]
+    train_set, _ = prepare_data(config, data_root or run.meta.get("data_root"))
+    table = suspects_table(scores, rank_by=score).head(top)
+    positions = np.searchsorted(train_set.index.numpy(), table.index.to_numpy())
+    if not np.array_equal(train_set.index.numpy()[positions], table.index.to_numpy()):
+        raise ValueError(f"the data reloaded for {run_dir} do not match its scores.csv: was the source changed since the run?")
+    pixels = train_set.pixels(positions)
+    classes = train_set.classes
+    values = scores[score].to_numpy()
+    flags = scores["is_noisy"].to_numpy(dtype=bool)
+
+    plotting.set_style()
+    titles = [f"#{r} idx {i}\ngiven {g} pred {p}" for r, i, g, p in zip(table["rank"], table.index, table.given_label, table.predicted_label)]
+    fig = plotting.report_figure(pixels, titles, values, flags, history, label=score)
+    png = run_dir / "report.png"
+    atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    plotting.score_histogram(axes[0], values, flags, label=score)
+    plotting.training_curve(axes[1], history)
+    fig.tight_layout()
+    charts = _png_uri(lambda f: fig.savefig(f, format="png", dpi=90))
+    plt.close(fig)
+
+    check = run.meta.get("memorization_check") or {}
+    data = run.meta.get("data") or {}
+    rows = [
+        ("data", html.escape(str(data.get("source", config.dataset)))), ("samples", f"{len(scores):,}"),
+        ("input shape", html.escape(str(data.get("input_shape", "")))), ("model", html.escape(f"{config.model} (width {config.width})")),
+        ("training", f"{config.train.epochs} epochs, h = {config.train.h:g}, n = {config.train.n_probes} probes"),
+        ("fitted on given labels", f"{check.get('fitted', float('nan')):.1%}"),
+    ]  # fmt: skip
+    if flags.any():
+        rows.append((f"AUROC of {score} for the {int(flags.sum())} injected flips", f"{auroc(flags, values):.4f}"))
+    cards = []
+    for (index, row), img in zip(table.iterrows(), pixels):
+        mismatch = row.predicted_label != row.given_label
+        cards.append(
+            f'<div class="card"><img src="{_thumbnail(img)}" alt="sample {index}">'
+            f"<div><b>#{row['rank']}</b> · index {index}</div>"
+            f"<div>given: {html.escape(_name(int(row.given_label), classes))}</div>"
+            f"<div{' class=flag' if mismatch else ''}>predicted: {html.escape(_name(int(row.predicted_label), classes))}</div>"
+            f"<div>{score}: {row[score]:.4g}</div>"
+            + (f"<div class=flag>injected flip (was {int(row.true_label)})</div>" if row.get("is_noisy", False) else "")
+            + "</div>"
+        )
+    warning = f'<p class="warn">Warning: {html.escape(check["advice"])}.</p>' if check.get("advice") else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>curvlib report: {html.escape(str(data.get('source', run_dir.name)))}</title>
+<style>{_STYLE}</style></head><body>
+<h1>Top {len(table)} samples by {score}</h1>
+<p>Highest first: the samples most likely mislabeled, duplicated with another label, or atypical.
+Predictions in <span class="flag">orange</span> differ from the given label.</p>
+{warning}
+<div class="grid">{''.join(cards)}</div>
+<h2>Scores and training</h2>
+<img src="{charts}" alt="score histogram and training curve" style="max-width: 100%">
+<h2>Run</h2>
+<table class="meta">{''.join(f'<tr><td>{k}</td><td>{v}</td></tr>' for k, v in rows)}</table>
+<p>Files: scores.csv (every sample, every score), history.csv, config.json, report.png, in {html.escape(str(run_dir.resolve()))}.</p>
+</body></html>
+"""
+    return atomic_write(run_dir / "report.html", lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

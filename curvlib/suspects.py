@@ -1,0 +1,113 @@
+"""Score your own data in one call, and rank the samples most likely mislabeled, duplicated or atypical.
+
+:func:`find_suspects` trains the default preset's model on your labelled data with per-epoch scoring
+(:func:`curvlib.experiments.run_scoring`) and returns :func:`suspects_table`: one row per sample keyed
+by its index, highest epoch-averaged curvature (Garg et al. 2024) first, with the other scores of the
+run and cleanlab's conventions where they fit: ``given_label``, ``predicted_label``, ``label_score``
+(in [0, 1], lower = more likely a label issue) and a boolean ``is_label_issue`` for the top ``budget``
+share of the ranking score, with ``<score>_is_issue`` at the same budget beside every other score.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import DataError
+from .experiments import PRESETS, ScoreConfig, run_scoring, with_train
+from .results import atomic_write, check_run_dir, mark_pending
+from .userdata import dataset_from_arrays
+
+__all__ = ["find_suspects", "suspects_table", "SUSPECT_SCORES", "DEFAULT_BUDGET"]
+
+# Scores shown beside the ranking one (all higher = more suspicious; see curvlib.baselines).
+SUSPECT_SCORES = ("curvature", "loss_mean", "in_confidence", "learning_time", "forgetting", "aum")
+DEFAULT_BUDGET = 0.05  # share of samples flagged by each ``*_is_issue`` column
+
+
+def _top_share(values: np.ndarray, budget: float) -> np.ndarray:
+    """Boolean mask of the round(budget · N) largest values (ties broken by position)."""
+    flags = np.zeros(values.size, dtype=bool)
+    flags[np.argsort(-values, kind="stable")[: int(round(budget * values.size))]] = True
+    return flags
+
+
+def suspects_table(scores: pd.DataFrame, *, rank_by: str = "curvature", budget: float = DEFAULT_BUDGET) -> pd.DataFrame:
+    """Rank a run's ``scores`` table (:func:`curvlib.experiments.scores_table`) by ``rank_by``, highest first.
+
+    Contract: one row per sample, indexed by dataset ``index``; columns ``rank`` (1 = most suspicious),
+    ``given_label``, ``predicted_label``, ``is_label_issue`` (in the top round(budget · N) by ``rank_by``),
+    ``label_score`` = 1 − (rank − 1)/(N − 1) of ``rank_by`` (cleanlab's direction: lower = more likely an
+    issue), then each score of :data:`SUSPECT_SCORES` with ``<score>_is_issue`` at the same budget, and
+    ``true_label``/``is_noisy`` where noise was injected.
+
+    Example:
+        >>> table = suspects_table(result.tables["scores"], budget=0.02)
+        >>> table[table.is_label_issue].index  # dataset indices to review first
+    """
+    if rank_by not in scores.columns:
+        raise ValueError(f"unknown score {rank_by!r}; choose one of {[c for c in SUSPECT_SCORES if c in scores.columns]}")
+    if not 0 <= budget <= 1:
+        raise ValueError(f"budget {budget} is not a share in [0, 1]")
+    ranked = scores.sort_values(rank_by, ascending=False, kind="stable").reset_index(drop=True)
+    n = len(ranked)
+    out = pd.DataFrame({
+        "rank": np.arange(1, n + 1), "given_label": ranked["label"].to_numpy(), "predicted_label": ranked["prediction"].to_numpy(),
+        "is_label_issue": _top_share(ranked[rank_by].to_numpy(), budget),
+        "label_score": 1 - np.arange(n) / max(n - 1, 1),
+    }, index=pd.Index(ranked["index"].to_numpy(), name="index"))  # fmt: skip
+    for name in dict.fromkeys((rank_by, *SUSPECT_SCORES)):
+        if name in ranked.columns:
+            out[name] = ranked[name].to_numpy()
+            out[f"{name}_is_issue"] = _top_share(ranked[name].to_numpy(), budget)
+    if ranked["is_noisy"].any():
+        out["true_label"], out["is_noisy"] = ranked["true_label"].to_numpy(), ranked["is_noisy"].to_numpy()
+    return out
+
+
+def find_suspects(
+    data, labels=None, *, preset: str = "default", out_dir: str | os.PathLike | None = None, budget: float = DEFAULT_BUDGET,
+    rank_by: str = "curvature", device: str = "cpu", **train_changes,
+) -> pd.DataFrame:
+    """Train and score ``data`` with ``preset`` (:data:`curvlib.experiments.PRESETS`) and rank its samples.
+
+    ``data``: the path of an image folder (one subfolder per class), an ``.npz`` with ``x`` and ``y`` or a
+    CSV of ``path,label`` (:func:`curvlib.userdata.load_own_data`); or an image/feature array with
+    integer ``labels`` (:func:`curvlib.userdata.dataset_from_arrays`). ``train_changes`` override the
+    preset's :class:`curvlib.training.TrainConfig` fields (e.g. ``epochs=60``). With ``out_dir`` the run is
+    written there (scores.csv, config.json…, for ``curvlib report``; arrays are kept as ``input.npz``); it
+    resumes after an interruption. Injected noise and subsets are off: every given sample is scored.
+    Returns :func:`suspects_table`; ``table.attrs["memorization_check"]`` says whether the model memorised
+    its training set (curvature is weak before it).
+
+    Example:
+        >>> table = find_suspects("my_images", out_dir="runs/my_images")
+        >>> table.head(20)
+    """
+    config: ScoreConfig = with_train(PRESETS[preset], **train_changes)
+    config = replace(config, subset=None, noise=0.0, test_subset=None)
+    with contextlib.ExitStack() as stack:
+        out = Path(out_dir) if out_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if labels is None:
+            config = replace(config, dataset=str(Path(data).expanduser().resolve()))
+        else:  # kept as OUT/input.npz, so the run (and its report) can reload it
+            if isinstance(data, (str, os.PathLike)):
+                raise DataError("pass labels only with arrays; a path carries its own labels")
+            x, y = np.asarray(data), np.asarray(labels)
+            dataset_from_arrays(x, y, source="arrays")  # check before anything is written
+            config = replace(config, dataset=str((out / "input.npz").resolve()))
+            check_run_dir(out, config.as_dict())
+            mark_pending(out, config.as_dict())
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, x=x, y=y)
+            atomic_write(out / "input.npz", lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+        result = run_scoring(config, out_dir=out, device=device)
+    table = suspects_table(result.tables["scores"], rank_by=rank_by, budget=budget)
+    table.attrs["memorization_check"] = result.meta["memorization_check"]
+    return table

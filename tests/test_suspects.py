@@ -1,0 +1,65 @@
+"""Ranking, budget flags and the one-call Python API; the memorization check."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from curvlib.analysis import memorization_check
+from curvlib.suspects import find_suspects, suspects_table
+
+
+def scores(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 3, n)
+    table = pd.DataFrame({"index": np.arange(100, 100 + n), "label": label, "true_label": label, "prediction": label})
+    table.loc[:3, "true_label"] = (label[:4] + 1) % 3
+    table["is_noisy"] = table.label != table.true_label
+    table["fitted"] = True
+    for name in ("curvature", "loss_mean", "in_confidence", "learning_time", "forgetting", "aum"):
+        table[name] = rng.normal(size=n)
+    return table
+
+
+def test_ranking_budget_and_label_score():
+    table = scores()
+    out = suspects_table(table, budget=0.1)
+    assert list(out.index) == list(table.sort_values("curvature", ascending=False)["index"])
+    assert out["curvature"].is_monotonic_decreasing and out["rank"].tolist() == list(range(1, 21))
+    assert out.is_label_issue.sum() == 2 and out.is_label_issue.iloc[:2].all()
+    assert out.label_score.iloc[0] == 1 and out.label_score.iloc[-1] == 0 and out.label_score.is_monotonic_decreasing
+    top_loss = table.nlargest(2, "loss_mean")["index"]
+    assert set(out.index[out.loss_mean_is_issue]) == set(top_loss)
+    assert out.loc[100, "given_label"] == table.loc[0, "label"] and out.is_noisy.sum() == 4
+
+
+def test_rank_by_another_score_and_bad_arguments():
+    out = suspects_table(scores(), rank_by="loss_mean", budget=0.25)
+    assert out["loss_mean"].is_monotonic_decreasing and out.is_label_issue.sum() == 5
+    with pytest.raises(ValueError, match="unknown score"):
+        suspects_table(scores(), rank_by="nope")
+    with pytest.raises(ValueError, match="budget"):
+        suspects_table(scores(), budget=2)
+
+
+def test_memorization_check_threshold():
+    table = scores()
+    assert memorization_check(table)["memorized"] and memorization_check(table)["advice"] is None
+    table.loc[:1, "fitted"] = False  # 18 of 20 fitted, one of the 4 flips not
+    check = memorization_check(table)
+    assert check["fitted"] == 0.9 and check["fitted_flipped"] == 0.5 and not check["memorized"]
+    assert "90.0%" in check["advice"] and "--epochs" in check["advice"]
+
+
+def test_find_suspects_on_arrays_ranks_flipped_labels_first(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from curvlib.data import inject_label_noise
+
+    d = load_digits()
+    noisy, mask = inject_label_noise(d.target, 0.1, 10, seed=5)
+    table = find_suspects(d.images, noisy.numpy(), out_dir=tmp_path / "run", epochs=30, n_probes=4, budget=0.1)
+    assert len(table) == 1797 and table.index.is_unique and table.is_label_issue.sum() == 180
+    assert table.attrs["memorization_check"]["fitted"] > 0.99
+    flipped = set(np.flatnonzero(mask.numpy()))
+    precision = len(flipped & set(table.index[table.is_label_issue])) / 180
+    assert precision > 0.6, precision  # far above the 10% of a random ranking
+    assert (tmp_path / "run" / "input.npz").exists() and (tmp_path / "run" / "scores.csv").exists()
