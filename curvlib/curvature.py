@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CurvatureScores", "input_loss_curvature", "input_loss_curvature_with_trace", "keyed_rademacher_probes"]
+__all__ = ["CurvatureScores", "input_loss_curvature", "input_loss_curvature_with_trace", "keyed_rademacher_probes", "probe_differences"]
 
 
 class CurvatureScores(NamedTuple):
@@ -241,3 +241,17 @@ def keyed_rademacher_probes(index: Tensor, n_probes: int, sample_shape: tuple[in
     key = _mix32(key ^ torch.arange(n_probes, dtype=torch.int64).view(-1, 1, 1))
     bits = _mix32(key ^ torch.arange(numel, dtype=torch.int64).view(1, 1, -1)) >> 31
     return (bits.to(torch.int8) * 2 - 1).reshape(n_probes, len(index), *sample_shape)
+
+
+def probe_differences(model: nn.Module, x: Tensor, y: Tensor, *, h: float, probes: Tensor) -> Tensor:
+    """‖∇ₓℓ(x + h vᵢ) − ∇ₓℓ(x)‖ for each probe vᵢ separately, shape [n_probes, B].
+
+    The per-probe terms whose mean is :func:`input_loss_curvature` (each row is that function with
+    one probe, so the semantics are the same). For a twice-differentiable loss, ‖Δgᵢ‖/h → ‖H vᵢ‖ as
+    h → 0; with ReLU networks Δg also jumps where x + t·h·vᵢ crosses an activation boundary.
+
+    Example:
+        >>> probes = keyed_rademacher_probes(index, 10, tuple(x.shape[1:]), seed=0)
+        >>> per_probe = probe_differences(model, x, y, h=1e-3, probes=probes) / 1e-3
+    """
+    return torch.stack([input_loss_curvature(model, x, y, h=h, probes=probes[i : i + 1]) for i in range(probes.shape[0])])

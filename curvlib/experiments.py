@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .analysis import compare_scores, every_k_curvature, memorization_check
+from .analysis import memorization_check
 from .baselines import dynamics_scores
 from .baselines import confident_learning_scores, scores_at_epoch, ssft_scores
 from .data import (
@@ -41,7 +41,6 @@ __all__ = [
     "ScoreConfig", "PRESETS", "run_scoring", "run_retraining_baselines", "run_toy", "scores_table", "noisy_auroc",
     "prepare_data", "model_factory", "with_train", "detection_summary", "auroc_by_epoch", "FZConfig", "run_feldman_zhang",
     "agreement", "conflicting_pairs", "mislabel_table", "duplicate_outcomes", "fz_config_like",
-    "sensitivity_sweep",
 ]  # fmt: skip
 
 
@@ -421,43 +420,3 @@ def fz_config_like(data: ScoreConfig, n_models: int = 100) -> FZConfig:
     trained in vectorised groups of up to 100 (faster than 25 for small models)."""
     train = replace(data.train, score_every=0)
     return FZConfig(data, model=data.model, width=data.width, train=train, n_models=n_models, group_size=min(n_models, 100))
-
-
-def sensitivity_sweep(
-    base: ScoreConfig, settings: dict[str, dict], *, seeds: list[int], every: tuple[int, ...] = (2, 4),
-    memorization: dict[int, pd.Series] | None = None, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu",
-) -> pd.DataFrame:
-    """How the memorization score changes with its settings, against the reference run ``base``.
-
-    For each seed: the reference run (``base`` with that seed; it must be scored every epoch), one cached
-    run per entry of ``settings`` (label -> :class:`TrainConfig` changes, e.g. ``{"h = 1e-2": {"h": 1e-2}}``),
-    and, read off the reference run without retraining, ``"trace"`` (epoch-mean (h v)ᵀΔg ≈ h² tr H) and
-    ``"every k epochs"`` for each k in ``every`` (:func:`curvlib.analysis.every_k_curvature`). Each score
-    is compared with the reference by :func:`curvlib.analysis.compare_scores`, and with
-    ``memorization[seed]`` (FZ scores by dataset index) if given.
-    Returns one row per (setting, seed): setting, seed, auroc, spearman_ref, top_overlap_ref, fz_spearman,
-    fz_pearson, seconds_score (the run's eval + scoring time; NaN for settings read off the reference).
-    """  # fmt: skip
-    if base.train.score_every != 1:
-        raise ValueError(f"the reference run must be scored every epoch (score_every=1); got {base.train.score_every}")
-    rows = []
-    for seed in seeds:
-        config = replace(base, seed=seed)
-        ref = run_scoring(config, data_root=data_root, cache_dir=cache_dir, device=device)
-        table = ref.tables["scores"]
-        reference = table["curvature"].to_numpy()
-        mem = None if memorization is None else memorization[seed]
-
-        def add(setting: str, score: np.ndarray, seconds: float) -> None:
-            stats = compare_scores(table, score, reference=reference, memorization=mem)
-            rows.append({"setting": setting, "seed": seed, **stats, "seconds_score": seconds})
-
-        add("reference", reference, float(ref.tables["history"].seconds_score.sum()))
-        for label, changes in settings.items():
-            run = run_scoring(with_train(config, **changes), data_root=data_root, cache_dir=cache_dir, device=device)
-            np.testing.assert_array_equal(run.tables["scores"]["index"].to_numpy(), table["index"].to_numpy())
-            add(label, run.tables["scores"]["curvature"].to_numpy(), float(run.tables["history"].seconds_score.sum()))
-        add("trace", TrainRecords.from_arrays(ref.arrays).average("curvature_trace"), float("nan"))
-        for k in every:
-            add(f"every {k} epochs", every_k_curvature(ref, k), float("nan"))
-    return pd.DataFrame(rows)

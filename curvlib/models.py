@@ -4,7 +4,8 @@
   stride 1, no max-pool, BasicBlock [2, 2, 2, 2]).
 - :func:`preact_resnet18`: the pre-activation ResNet18 (He et al. 2016b) with a 1-channel stem, the
   paper's MNIST/Fashion-MNIST model.
-- :func:`small_cnn`, :func:`mlp`: CPU-sized models for the quick profile.
+- :func:`small_cnn`, :func:`mlp`: CPU-sized models for the quick profile (``"mlp_gelu"``: the MLP with GELU
+  instead of ReLU, a smooth network for comparison).
 - :func:`imagenet_resnet18`: torchvision's ResNet18 for ImageNet-sized inputs.
 
 ``width`` is the number of channels of the first stage (64 in the paper); every stage scales with it.
@@ -136,29 +137,31 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "preact_resnet18": preact_resnet18,
     "small_cnn": small_cnn,
     "mlp": mlp,
+    "mlp_gelu": mlp,  # built with activation=nn.GELU by build_model
     "imagenet_resnet18": imagenet_resnet18,
 }
+_MLPS = {"mlp": nn.ReLU, "mlp_gelu": nn.GELU}
 
 
 def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, width: int | None = None) -> nn.Module:
     """Build a model of :data:`MODELS` by name for inputs of ``input_shape`` = (C, H, W) or (D,).
 
     ``width`` is the first-stage channel count for convolutional models and the first hidden
-    size for the MLP (the second is half of it); None keeps each model's default.
+    size for the MLPs (the second is half of it); None keeps each model's default.
 
     Example:
         >>> build_model("small_cnn", input_shape=(1, 28, 28), num_classes=10, width=16)
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    if name != "mlp" and len(input_shape) != 3:
+    if name not in _MLPS and len(input_shape) != 3:
         raise ValueError(f"model {name} needs images [C, H, W]; these inputs have shape {tuple(input_shape)}: use --model mlp")
-    if name == "mlp":
+    if name in _MLPS:
         numel = 1
         for d in input_shape:
             numel *= d
         hidden = (512, 256) if width is None else (width, max(width // 2, 1))
-        return mlp(numel, num_classes, hidden)
+        return mlp(numel, num_classes, hidden, activation=_MLPS[name])
     if name == "imagenet_resnet18":
         return imagenet_resnet18(num_classes)
     kwargs = {} if width is None else {"width": width}

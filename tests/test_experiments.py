@@ -15,7 +15,8 @@ def test_duplicate_outcomes_classifies_each_copy():
 
 
 def test_sensitivity_sweep_compares_each_setting_with_the_reference(tmp_path):
-    from curvlib.experiments import ScoreConfig, sensitivity_sweep, with_train
+    from curvlib.experiments import ScoreConfig, with_train
+    from curvlib.sensitivity import sensitivity_sweep
     from curvlib.training import TrainConfig
 
     base = ScoreConfig(dataset="digits", subset=300, noise=0.1, model="mlp", width=32,
