@@ -10,7 +10,7 @@ export CURVLIB_DATA_ROOT
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 CHAPTERS := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
 
-.PHONY: install test test-all book lab bench clean
+.PHONY: install browser test test-all book lab bench clean
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+## Debian's Chromium for the report's browser test, installed when missing (as root); else that test is skipped
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "note: no Chromium (apt-get install chromium); tests/test_report.py's browser test will be skipped"
+
 ## make test: unit tests, then every notebook executed in the quick profile (slow tests excluded)
-test: install
+test: install browser
 	$(PY) -m pytest -m "not slow and not gpu" --durations=15
 
 ## make test-all: everything, slow tests included

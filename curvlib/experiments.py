@@ -52,7 +52,7 @@ class ScoreConfig:
     subset: int | None = 10_000  # stratified subset of the training split (None = all)
     noise: float = 0.1  # fraction of training labels moved to another class
     model: str = "small_cnn"  # one of curvlib.models.MODELS, or "auto" (curvlib.models.auto_model)
-    width: int | None = 16  # first-stage channels / first hidden size (None = model default)
+    width: int | None = 16  # first-stage channels / first hidden size (None = model default; with "auto", the MLP's only)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0  # subset, noise and initialisation seed
     duplicates: int = 0  # images appended again with a conflicting label (after the noise)
@@ -87,8 +87,8 @@ PRESETS: dict[str, ScoreConfig] = {
     # `curvlib score` and `find_suspects` without --preset: every sample of the data, no injected noise, the model
     # chosen by input shape, and h = 1e-2 (the book's "Choosing the defaults" chapter gives the evidence).
     "default": ScoreConfig(
-        subset=None, noise=0.0, model="auto", width=None,
-        train=TrainConfig(epochs=40, batch_size=64, lr=0.1, schedule="onecycle", score_every=1, h=1e-2, n_probes=10),
+        subset=None, noise=0.0, model="auto", width=1024,
+        train=TrainConfig(epochs=40, batch_size=128, lr=0.1, schedule="onecycle", score_every=1, h=1e-2, n_probes=10),
     ),  # fmt: skip
     # scikit-learn digits: seconds on a CPU. 8×8 images are small enough to score all 10 probes in one pass.
     "digits_quick": ScoreConfig(
@@ -151,7 +151,8 @@ def model_factory(config: ScoreConfig, data: IndexedDataset) -> Callable[[], nn.
     """A function returning a fresh, randomly initialised model of the experiment for ``data``."""
     shape = tuple(data.x.shape[1:])
     name = auto_model(shape) if config.model == "auto" else config.model
-    return lambda: build_model(name, input_shape=shape, num_classes=data.num_classes, width=config.width)
+    width = None if config.model == "auto" and name != "mlp" else config.width  # "auto": the width is the MLP's
+    return lambda: build_model(name, input_shape=shape, num_classes=data.num_classes, width=width)
 
 
 def _compute(config: ScoreConfig, data, device, checkpoint: Path | None) -> tuple[dict, dict]:

@@ -185,3 +185,15 @@ def test_keyed_probes_depend_only_on_seed_and_index():
     big = keyed_rademacher_probes(torch.arange(200), 10, (50,), seed=0).double()
     assert abs(big.mean().item()) < 0.02  # balanced signs
     assert abs((big[0] * big[1]).mean().item()) < 0.02  # probes uncorrelated
+
+
+def test_probe_differences_average_to_the_curvature():
+    from curvlib.curvature import keyed_rademacher_probes, probe_differences
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).double()
+    x, y = torch.randn(5, 1, 3, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 1, 0])
+    probes = keyed_rademacher_probes(torch.arange(5), 6, (1, 3, 4), seed=1)
+    per_probe = probe_differences(model, x, y, h=1e-2, probes=probes)
+    assert per_probe.shape == (6, 5) and (per_probe >= 0).all()
+    torch.testing.assert_close(per_probe.mean(0), input_loss_curvature(model, x, y, h=1e-2, probes=probes))

@@ -142,3 +142,26 @@ def test_dataset_rejects_bad_labels():
         data.IndexedDataset(torch.zeros(2, 3), torch.tensor([0, 5]), torch.arange(2), num_classes=3)
     with pytest.raises(ValueError, match="index must have shape"):
         data.IndexedDataset(torch.zeros(2, 3), torch.tensor([0, 1]), torch.arange(3), num_classes=3)
+
+
+def test_fashion_mnist_falls_back_to_debians_folder(idx_root, tmp_path, monkeypatch):
+    debian = idx_root / "FashionMNIST" / "raw"  # stands in for /usr/share/datasets/fashion-mnist
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.delenv("CURVLIB_DATA_ROOT", raising=False)
+    assert len(data.load_fashion_mnist(None, train=True)) == 30  # no data root at all
+    empty = tmp_path / "empty-root"
+    empty.mkdir()
+    assert len(data.load_fashion_mnist(empty, train=False)) == 10  # a data root without Fashion-MNIST
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+        data.load_fashion_mnist(empty)
+
+
+def test_truncated_gzip_and_subset_larger_than_the_data(idx_root):
+    path = idx_root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(data.DataError, match="corrupt or truncated.*download it again"):
+        data.read_idx(path)
+    with pytest.raises(data.DataError, match="subset 40 is not in \\[1, 30\\]") as err:
+        data.take_subset(data.load_fashion_mnist(idx_root), 40, seed=0)
+    assert err.value.option == "--subset"

@@ -33,3 +33,16 @@ def test_unknown_model():
 def test_torchvision_imports_through_compat():
     tv = import_torchvision()
     assert hasattr(tv.datasets, "CIFAR10") and hasattr(tv.models, "resnet18")
+
+
+def test_auto_model_and_shape_checks():
+    import pytest
+
+    from curvlib.models import auto_model, build_model
+
+    assert auto_model((1, 28, 28)) == "mlp" and auto_model((3, 32, 32)) == "mlp" and auto_model((20,)) == "mlp"
+    assert auto_model((3, 64, 64)) == "small_cnn" and auto_model((1, 2, 2000)) == "mlp"
+    gelu = build_model("mlp_gelu", input_shape=(1, 8, 8), num_classes=3, width=16)
+    assert any(type(m).__name__ == "GELU" for m in gelu.modules())
+    with pytest.raises(ValueError, match="needs images \\[C, H, W\\].*--model mlp"):
+        build_model("small_cnn", input_shape=(20,), num_classes=3)

@@ -9,6 +9,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 ORDER = [
     "toy_example.ipynb", "mislabel_detection.ipynb", "curvature_dynamics.ipynb", "calibration.ipynb", "weight_decay.ipynb",
     "top_curvature_samples.ipynb", "cost.ipynb", "feldman_zhang.ipynb", "sensitivity.ipynb", "architectures.ipynb",
+    "defaults.ipynb",
 ]  # fmt: skip
 
 

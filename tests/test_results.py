@@ -55,3 +55,17 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write(target, fail)
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
+
+
+def test_check_run_dir_accepts_the_same_config_and_refuses_others(tmp_path):
+    import pytest
+
+    from curvlib.results import check_run_dir, mark_pending
+
+    config = {"a": 1}
+    check_run_dir(tmp_path / "new" / "deeper", config)  # absent: fine, nothing created
+    assert not (tmp_path / "new").exists()
+    mark_pending(tmp_path / "run", config)  # an interrupted run of this config: resumable
+    check_run_dir(tmp_path / "run", config)
+    with pytest.raises(ValueError, match="holds a run of another config"):
+        check_run_dir(tmp_path / "run", {"a": 2})

@@ -56,7 +56,7 @@ def test_find_suspects_on_arrays_ranks_flipped_labels_first(tmp_path):
 
     d = load_digits()
     noisy, mask = inject_label_noise(d.target, 0.1, 10, seed=5)
-    table = find_suspects(d.images, noisy.numpy(), out_dir=tmp_path / "run", epochs=30, n_probes=4, budget=0.1)
+    table = find_suspects(d.images, noisy.numpy(), out_dir=tmp_path / "run", epochs=30, batch_size=32, n_probes=4, budget=0.1)
     assert len(table) == 1797 and table.index.is_unique and table.is_label_issue.sum() == 180
     assert table.attrs["memorization_check"]["fitted"] > 0.99
     flipped = set(np.flatnonzero(mask.numpy()))
