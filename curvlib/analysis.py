@@ -235,16 +235,19 @@ def memorization_check(table: pd.DataFrame, threshold: float = MEMORIZED) -> dic
 
     Contract: ``fitted`` = share of samples fitted, ``fitted_flipped`` = share of the injected flips
     fitted (NaN without injected noise), ``memorized`` = fitted >= ``threshold``, and ``advice``: None
-    when memorised, else one sentence saying why the score is weak and what to change.
-    The curvature score measures memorization (Garg et al. 2024), so it is weak before the model has
-    memorised the samples it should flag.
+    when memorised, else one sentence saying what the score is then and what to change.
+    Garg et al. (2024) read the epoch-averaged curvature of a model that has memorised its training set as a
+    memorization score; before that it is not one. As a detector of mislabeled samples it can still be
+    good, even better: the book's "Choosing the defaults" chapter measures both.
     """
     fitted = float(table["fitted"].mean())
     noisy = table["is_noisy"].to_numpy(dtype=bool)
     flipped = float(table["fitted"].to_numpy()[noisy].mean()) if noisy.any() else float("nan")
     memorized = fitted >= threshold
     advice = None if memorized else (
-        f"the model fits only {fitted:.1%} of its training labels (below {threshold:.0%}): curvature measures memorization "
-        "and is weak before it; train longer (--epochs), use a wider model (--width) or lower --weight-decay"
+        f"the model fits {fitted:.1%} of its training labels (below {threshold:.0%}), so it has not memorised them and "
+        "curvature is not the paper's memorization score here; it can still rank mislabeled samples well (the book's "
+        "Choosing the defaults chapter); for the memorization score, train longer (--epochs 40), wider (--width) or with "
+        "lower --weight-decay"
     )
     return {"fitted": fitted, "fitted_flipped": flipped, "memorized": bool(memorized), "threshold": threshold, "advice": advice}

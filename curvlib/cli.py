@@ -156,7 +156,7 @@ def _score(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}/scores.csv ({len(table)} samples) and {args.out}/config.json")
     print(f"fitted on the given labels: {check['fitted']:.2%} of training samples")
     if check["advice"]:
-        print(f"warning: {check['advice']}", file=sys.stderr)
+        print(f"note: {check['advice']}", file=sys.stderr)
     if config.noise > 0:
         print(f"AUROC of curvature for the noisy flag: {noisy_auroc(table):.4f} ({int(table.is_noisy.sum())} noisy samples)")
     print(f"report: {write_report(args.out, top=args.top, data_root=args.data_root)}")

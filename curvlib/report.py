@@ -115,7 +115,7 @@ def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: i
             + (f"<div class=flag>injected flip (was {int(row.true_label)})</div>" if row.get("is_noisy", False) else "")
             + "</div>"
         )
-    warning = f'<p class="warn">Warning: {html.escape(check["advice"])}.</p>' if check.get("advice") else ""
+    warning = f'<p class="warn">Note: {html.escape(check["advice"])}.</p>' if check.get("advice") else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>curvlib report: {html.escape(str(data.get('source', run_dir.name)))}</title>
 <style>{_STYLE}</style></head><body>

@@ -84,7 +84,7 @@ def find_suspects(
     written there (scores.csv, config.json…, for ``curvlib report``; arrays are kept as ``input.npz``); it
     resumes after an interruption. Injected noise and subsets are off: every given sample is scored.
     Returns :func:`suspects_table`; ``table.attrs["memorization_check"]`` says whether the model memorised
-    its training set (curvature is weak before it).
+    its training set (below 99% the ranking is not the paper's memorization score; it can still rank well).
 
     Example:
         >>> table = find_suspects("my_images", out_dir="runs/my_images")

@@ -46,7 +46,7 @@ def test_memorization_check_threshold():
     table.loc[:1, "fitted"] = False  # 18 of 20 fitted, one of the 4 flips not
     check = memorization_check(table)
     assert check["fitted"] == 0.9 and check["fitted_flipped"] == 0.5 and not check["memorized"]
-    assert "90.0%" in check["advice"] and "--epochs" in check["advice"]
+    assert "90.0%" in check["advice"] and "not the paper's memorization score" in check["advice"] and "--epochs" in check["advice"]
 
 
 def test_find_suspects_on_arrays_ranks_flipped_labels_first(tmp_path):
