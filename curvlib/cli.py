@@ -159,7 +159,7 @@ def _score(args: argparse.Namespace) -> int:
         print(f"note: {check['advice']}", file=sys.stderr)
     if config.noise > 0:
         print(f"AUROC of curvature for the noisy flag: {noisy_auroc(table):.4f} ({int(table.is_noisy.sum())} noisy samples)")
-    print(f"report: {write_report(args.out, top=args.top, data_root=args.data_root)}")
+    print(f"report: {write_report(args.out, top=args.top, train_set=data[0])}")
     return 0
 
 

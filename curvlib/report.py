@@ -55,11 +55,12 @@ def _name(label: int, classes) -> str:
     return f"{label} ({classes[label]})" if classes else str(label)
 
 
-def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: int = 32, data_root=None) -> Path:
+def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: int = 32, data_root=None, train_set=None) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/report.png`` for a finished ``curvlib score`` run.
 
     Contract: ranks samples by ``score`` (highest first) and shows the ``top`` first; returns the HTML
-    path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only).
+    path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only);
+    ``train_set``, the run's training data if already loaded, saves reloading it.
     Raises FileNotFoundError if ``run_dir`` holds no finished run.
 
     Example:
@@ -70,7 +71,8 @@ def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: i
     run = load_run(run_dir)
     config = ScoreConfig.from_dict(run.config)
     scores, history = run.tables["scores"], run.tables["history"]
-    train_set, _ = prepare_data(config, data_root or run.meta.get("data_root"))
+    if train_set is None:
+        train_set, _ = prepare_data(config, data_root or run.meta.get("data_root"))
     table = suspects_table(scores, rank_by=score).head(top)
     positions = np.searchsorted(train_set.index.numpy(), table.index.to_numpy())
     if not np.array_equal(train_set.index.numpy()[positions], table.index.to_numpy()):

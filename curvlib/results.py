@@ -25,7 +25,7 @@ from .distributed import rank_and_world
 
 __all__ = [
     "RunResult", "config_hash", "environment_info", "atomic_write", "save_run", "load_run", "load_or_compute", "check_run_dir",
-    "mark_pending", "PENDING",
+    "mark_pending", "write_npz", "PENDING",
 ]  # fmt: skip
 
 PENDING = "pending.json"  # written when a run starts in an output folder, removed once config.json is written
@@ -103,7 +103,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     return path
 
 
-def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+def write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` compressed to exactly ``path`` (NumPy would append ".npz" to a name); use with :func:`atomic_write`."""
     with open(path, "wb") as f:  # a file object, so NumPy does not append ".npz" to the name
         np.savez_compressed(f, **arrays)
 
@@ -125,7 +126,7 @@ def save_run(
     for name, table in tables.items():
         atomic_write(directory / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
     if arrays:
-        atomic_write(directory / "arrays.npz", lambda tmp: _write_npz(tmp, arrays))
+        atomic_write(directory / "arrays.npz", lambda tmp: write_npz(tmp, arrays))
     atomic_write(directory / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
     (directory / PENDING).unlink(missing_ok=True)
     return RunResult(dict(tables), dict(arrays or {}), meta)

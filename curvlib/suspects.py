@@ -10,7 +10,6 @@ share of the ranking score, with ``<score>_is_issue`` at the same budget beside 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 from dataclasses import replace
@@ -21,7 +20,7 @@ import pandas as pd
 
 from .data import DataError
 from .experiments import PRESETS, ScoreConfig, run_scoring, with_train
-from .results import atomic_write, check_run_dir, mark_pending
+from .results import atomic_write, check_run_dir, mark_pending, write_npz
 from .userdata import dataset_from_arrays
 
 __all__ = ["find_suspects", "suspects_table", "SUSPECT_SCORES", "DEFAULT_BUDGET"]
@@ -104,9 +103,7 @@ def find_suspects(
             config = replace(config, dataset=str((out / "input.npz").resolve()))
             check_run_dir(out, config.as_dict())
             mark_pending(out, config.as_dict())
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, x=x, y=y)
-            atomic_write(out / "input.npz", lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+            atomic_write(out / "input.npz", lambda tmp: write_npz(tmp, {"x": x, "y": y}))
         result = run_scoring(config, out_dir=out, device=device)
     table = suspects_table(result.tables["scores"], rank_by=rank_by, budget=budget)
     table.attrs["memorization_check"] = result.meta["memorization_check"]
