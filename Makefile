@@ -25,9 +25,10 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "note: no Chromium (apt-get install chromium); tests/test_report.py's browser test will be skipped"
 
-## make test: unit tests, then every notebook executed in the quick profile (slow tests excluded)
+## make test: unit tests and every notebook executed in the quick profile (slow tests excluded), on two
+## pytest-xdist workers with one torch thread each (tests/conftest.py); notebooks grouped by shared runs
 test: install browser
-	$(PY) -m pytest -m "not slow and not gpu" --durations=15
+	$(PY) -m pytest -m "not slow and not gpu" -n 2 --dist loadgroup --durations=15
 
 ## make test-all: everything, slow tests included
 test-all: install
