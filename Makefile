@@ -26,9 +26,9 @@ browser:
 		|| echo "note: no Chromium (apt-get install chromium); tests/test_report.py's browser test will be skipped"
 
 ## make test: unit tests and every notebook executed in the quick profile (slow tests excluded), on two
-## pytest-xdist workers with one torch thread each (tests/conftest.py); notebooks grouped by shared runs
+## pytest-xdist workers with one torch thread each (tests/conftest.py); a test class (tests/test_notebooks.py) runs on one worker
 test: install browser
-	$(PY) -m pytest -m "not slow and not gpu" -n 2 --dist loadgroup --durations=15
+	$(PY) -m pytest -m "not slow and not gpu" -n 2 --dist loadscope --durations=15
 
 ## make test-all: everything, slow tests included
 test-all: install
@@ -54,6 +54,7 @@ bench: install
 	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_cost.py
 	$(PY) benchmarks/bench_fz.py
+	$(PY) benchmarks/bench_size_ladder.py
 
 clean:
 	rm -rf book/_build book/chapters .pytest_cache

@@ -34,7 +34,7 @@ from .metrics import aupr, auroc, cosine_similarity, pearson, precision_at_k, sp
 from .models import auto_model, build_model, mlp
 from .distributed import rank_and_world
 from .results import RunResult, check_run_dir, load_or_compute, mark_pending, save_run
-from .training import TrainConfig, TrainRecords, train_and_score
+from .training import Distillation, TrainConfig, TrainRecords, train_and_score
 from .userdata import describe, load_own_data
 
 __all__ = [
@@ -358,25 +358,42 @@ class FZConfig:
     n_models: int = 100  # K
     fraction: float = 0.7  # r
     group_size: int = 25  # models trained together as one vectorised ensemble
+    keep_logits: bool = False  # also save each model's logits on the training set [K, N, C] (to teach students)
+    teacher: "FZConfig | None" = None  # distil each model from the teacher's model on the same subset
+    distillation: Distillation = field(default_factory=Distillation)  # used only with a teacher
 
 
 def run_feldman_zhang(config: FZConfig, *, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu") -> RunResult:
     """FZ memorization of every training sample of ``config.data``, cached; finished model groups
-    are checkpointed in the run folder, so an interrupted estimate resumes.
+    are checkpointed in the run folder, so an interrupted estimate resumes. With ``config.teacher``
+    the teacher's estimate (run with ``keep_logits``) is computed or read first and model k is
+    distilled from teacher k, which saw only subset k, so no held-out sample leaks into a student.
 
     Tables: ``fz`` (index, memorization, acc_in, acc_out, standard_error, n_in, n_out).
-    Arrays: ``membership`` and ``correct`` [K, N].
+    Arrays: ``membership`` and ``correct`` [K, N], ``test_correct`` [K, N_test] and, with
+    ``keep_logits``, ``logits`` [K, N, C].
     """  # fmt: skip
+    teacher = config.teacher
+    if teacher is not None and (teacher.data, teacher.n_models, teacher.fraction, teacher.keep_logits) != (
+        config.data, config.n_models, config.fraction, True
+    ):
+        raise ValueError("the teacher must be an FZConfig of the same data, n_models and fraction, with keep_logits=True")
+
     def compute(run_dir: Path):
-        train_set, _ = prepare_data(config.data, data_root)
+        train_set, test_set = prepare_data(config.data, data_root)
         make = model_factory(replace(config.data, model=config.model, width=config.width), train_set)
+        teacher_logits = None
+        if teacher is not None:
+            teacher_logits = run_feldman_zhang(teacher, cache_dir=cache_dir, data_root=data_root, device=device).arrays["logits"]
         fz = feldman_zhang(
             train_set, make, config.train, n_models=config.n_models, fraction=config.fraction, seed=config.data.seed,
-            group_size=config.group_size, checkpoint_dir=run_dir / "groups", device=device,
+            group_size=config.group_size, checkpoint_dir=run_dir / "groups", device=device, test=test_set,
+            keep_logits=config.keep_logits, teacher_logits=teacher_logits, distillation=config.distillation,
         )  # fmt: skip
         for path in (run_dir / "groups").glob("group-*.npz"):
             path.unlink()
-        return {"fz": fz.to_table()}, {"membership": fz.membership, "correct": fz.correct}
+        arrays = {"membership": fz.membership, "correct": fz.correct, "test_correct": fz.test_correct, "logits": fz.logits}
+        return {"fz": fz.to_table()}, {k: v for k, v in arrays.items() if v is not None}
 
     return load_or_compute(cache_dir, f"fz-{config.data.dataset}-{config.model}", asdict(config), compute)
 

@@ -5,7 +5,8 @@
 estimated by training K models h on random subsets S of a fraction r of the data and averaging each
 sample's correctness over the models that did (in) and did not (out) see it. Small models are trained
 many at a time as one vectorised ensemble (``torch.func.stack_module_state`` + ``functional_call`` +
-``vmap``); models that cannot be vectorised (BatchNorm in train mode) are trained one by one.
+``vmap``); models that cannot be vectorised (BatchNorm in train mode) are trained one by one. An
+ensemble can also be a set of distilled students, each taught by the teacher trained on its own subset.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,10 +28,10 @@ from tqdm import tqdm
 from .data import IndexedDataset
 from .distributed import rank_and_world
 from .results import atomic_write
-from .training import TrainConfig, evaluate, lr_scheduler, sgd_step, train_and_score
+from .training import Distillation, TrainConfig, augment_batch, lr_scheduler, sgd_step, train_and_score
 
 __all__ = [
-    "FZResult", "feldman_zhang", "subset_membership", "train_ensemble", "load_feldman_zhang_scores",
+    "FZResult", "EnsembleOutputs", "feldman_zhang", "subset_membership", "train_ensemble", "load_feldman_zhang_scores",
     "align_to_torchvision", "align_imagenet_by_filename", "find_conflicting_duplicates",
 ]  # fmt: skip
 
@@ -45,6 +46,8 @@ class FZResult:
     index: np.ndarray  # raw dataset index of each column
     membership: np.ndarray  # [K, N] bool: sample in model k's training subset
     correct: np.ndarray  # [K, N] bool: model k predicts the given label
+    test_correct: np.ndarray | None = None  # [K, N_test] bool on the test split, when one was given
+    logits: np.ndarray | None = None  # [K, N, C] float32, when kept (a teacher's, for distillation)
 
     def _rates(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         count = mask.sum(axis=0)
@@ -73,6 +76,16 @@ class FZResult:
         """sqrt(se_in² + se_out²) with se = sqrt(p(1−p)/count), the binomial standard error of each rate."""
         return np.sqrt(self._rates(self.membership)[1] ** 2 + self._rates(~self.membership)[1] ** 2)
 
+    @property
+    def train_accuracy(self) -> float:
+        """Mean over models of the accuracy on the model's own training subset (in-sample)."""
+        return float(((self.correct & self.membership).sum(1) / self.membership.sum(1)).mean())
+
+    @property
+    def test_accuracy(self) -> float:
+        """Mean over models of the test accuracy (NaN without a test split)."""
+        return float(self.test_correct.mean()) if self.test_correct is not None else float("nan")
+
     def to_table(self) -> pd.DataFrame:
         """One row per sample: index, memorization, acc_in, acc_out, standard_error, n_in, n_out."""
         return pd.DataFrame({
@@ -96,28 +109,41 @@ def _vectorizable(model: nn.Module) -> bool:
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+class EnsembleOutputs(NamedTuple):
+    """What :func:`train_ensemble` returns: correctness of each model on the data and test split, and logits."""
+
+    correct: np.ndarray  # [K, N] bool: model k predicts the given label of sample j
+    test_correct: np.ndarray | None  # [K, N_test] bool, when a test split was given
+    logits: np.ndarray | None  # [K, N, C] float32, when keep_logits
+
+
 def train_ensemble(
     make_model: Callable[[], nn.Module], data: IndexedDataset, membership: np.ndarray, config: TrainConfig, *,
-    seed: int, first: int = 0, device: str = "cpu", vectorize: bool | None = None,
-) -> np.ndarray:
-    """Train one model per row of ``membership`` on its subset; return [K, N] correctness on all of ``data``.
+    seed: int, first: int = 0, device: str = "cpu", vectorize: bool | None = None, test: IndexedDataset | None = None,
+    keep_logits: bool = False, teacher_logits: np.ndarray | None = None, distillation: Distillation | None = None,
+) -> EnsembleOutputs:
+    """Train one model per row of ``membership`` on its subset; return its predictions (:class:`EnsembleOutputs`).
 
     Model k is initialised after ``torch.manual_seed(seed · 100003 + first + k)``. Vectorised (one
     stacked ensemble, per-model SGD with momentum and weight decay, the same learning-rate schedule)
     unless the model has BatchNorm or ``vectorize=False``; then a loop of :func:`train_and_score`.
+    ``config.augment`` crops and flips every model's batch independently in both paths.
+    With ``teacher_logits`` [K, N, C] (teacher k's logits on ``data``), model k minimises
+    ``distillation.loss`` against teacher k instead of the cross-entropy (vectorised path only).
     """  # fmt: skip
     models = []
     for k in range(len(membership)):
         torch.manual_seed(seed * 100_003 + first + k)
         models.append(make_model().to(device))
     vectorize = _vectorizable(models[0]) if vectorize is None else vectorize
+    if teacher_logits is not None and not vectorize:
+        raise ValueError("distillation trains students as a vectorised ensemble: use a model without BatchNorm")
     if not vectorize:
         quiet = replace(config, score_every=0)
-        rows = []
         for model, mask in zip(models, membership):
             train_and_score(model, data.select(np.flatnonzero(mask)), quiet, device=device)
-            rows.append(evaluate(model, data, quiet, epoch=0, with_curvature=False, device=torch.device(device))["correct"] > 0.5)
-        return np.stack(rows)
+            model.eval()
+        return _predict(lambda x: torch.stack([model(x) for model in models]), data, test, config, keep_logits, device)
 
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
@@ -127,9 +153,13 @@ def train_ensemble(
     k_models, m = subsets.shape
     scheduler = lr_scheduler(optimizer, config, -(-m // config.batch_size))
     x_all, y_all = data.x.to(device), data.y.to(device)
+    teacher = torch.as_tensor(teacher_logits, device=device) if teacher_logits is not None else None
+    distillation = distillation or Distillation()
+    rows = torch.arange(k_models, device=device)[:, None]
 
-    def batch_loss(p, b, x, y):
-        return F.cross_entropy(functional_call(base, (p, b), (x,)), y)
+    def batch_loss(p, b, x, y, t):
+        logits = functional_call(base, (p, b), (x,))
+        return F.cross_entropy(logits, y) if t is None else distillation.loss(logits, y, t)
 
     for epoch in range(config.epochs):
         generator = torch.Generator().manual_seed(seed * 100_003 + first * 1_000 + epoch)
@@ -137,57 +167,83 @@ def train_ensemble(
         perm = torch.gather(subsets, 1, order)
         for start in range(0, m, config.batch_size):
             idx = perm[:, start : start + config.batch_size].to(device)
-            loss = vmap(batch_loss)(params, buffers, x_all[idx], y_all[idx]).sum()
+            x = x_all[idx]  # [K, B, ...]
+            if config.augment:  # every model gets its own crops and flips
+                x = augment_batch(x.flatten(0, 1).cpu(), generator).view_as(x).to(device)
+            t = teacher[rows, idx] if teacher is not None else None
+            loss = vmap(batch_loss, in_dims=(0, 0, 0, 0, 0 if t is not None else None))(params, buffers, x, y_all[idx], t).sum()
             sgd_step(loss, optimizer, scheduler, config, end_of_epoch=False)
         sgd_step(None, optimizer, scheduler, config, end_of_epoch=True)
-    correct = torch.zeros(k_models, len(data), dtype=torch.bool)
-    with torch.no_grad():
-        for start in range(0, len(data), config.score_batch_size):
-            x = x_all[start : start + config.score_batch_size]
-            logits = vmap(lambda p, b: functional_call(base, (p, b), (x,)))(params, buffers)
-            correct[:, start : start + len(x)] = (logits.argmax(-1) == y_all[start : start + len(x)]).cpu()
-    return correct.numpy()
+    forward = lambda x: vmap(lambda p, b: functional_call(base, (p, b), (x,)))(params, buffers)  # noqa: E731
+    return _predict(forward, data, test, config, keep_logits, device)
+
+
+def _predict(forward, data: IndexedDataset, test: IndexedDataset | None, config: TrainConfig, keep_logits: bool, device) -> EnsembleOutputs:
+    """Run ``forward`` (x [B, …] -> logits [K, B, C]) over ``data`` and ``test`` in eval batches."""
+    def run(part: IndexedDataset, with_logits: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        correct, logits = [], []
+        with torch.no_grad():
+            for start in range(0, len(part), config.score_batch_size):
+                x = part.x[start : start + config.score_batch_size].to(device)
+                out = forward(x)
+                correct.append((out.argmax(-1) == part.y[start : start + len(x)].to(device)).cpu())
+                if with_logits:
+                    logits.append(out.float().cpu())
+        return torch.cat(correct, 1).numpy(), torch.cat(logits, 1).numpy() if with_logits else None
+
+    correct, logits = run(data, keep_logits)
+    return EnsembleOutputs(correct, run(test, False)[0] if test is not None else None, logits)
 
 
 def feldman_zhang(
     data: IndexedDataset, make_model: Callable[[], nn.Module], config: TrainConfig, *, n_models: int,
     fraction: float = 0.7, seed: int = 0, group_size: int = 16, checkpoint_dir: str | os.PathLike | None = None,
-    device: str = "cpu", vectorize: bool | None = None,
+    device: str = "cpu", vectorize: bool | None = None, test: IndexedDataset | None = None, keep_logits: bool = False,
+    teacher_logits: np.ndarray | None = None, distillation: Distillation | None = None,
 ) -> FZResult:
     """Feldman–Zhang memorization of every sample of ``data`` from ``n_models`` subset-trained models.
 
     Models are trained in groups of ``group_size`` (one vectorised ensemble per group). With
-    ``checkpoint_dir``, each finished group's membership and correctness are saved as
-    ``group-<g>.npz`` and an interrupted run resumes from the groups on disk. Under torchrun, group g
-    is trained by rank g mod world and all ranks return the gathered result.
+    ``checkpoint_dir``, each finished group's arrays are saved as ``group-<g>.npz`` and an
+    interrupted run resumes from the groups on disk. Under torchrun, group g is trained by rank
+    g mod world and all ranks return the gathered result. ``test`` adds each model's test
+    correctness, ``keep_logits`` its logits on ``data``; ``teacher_logits`` [n_models, N, C] (a
+    teacher ensemble's ``logits`` on the same subsets: same ``n_models``, ``fraction`` and ``seed``)
+    makes model k a student distilled from teacher k (:func:`train_ensemble`).
 
     Example:
         >>> fz = feldman_zhang(train, lambda: mlp(784), TrainConfig(epochs=10, score_every=0), n_models=100)
         >>> fz.to_table().nlargest(10, "memorization")
     """  # fmt: skip
+    if teacher_logits is not None and teacher_logits.shape[:2] != (n_models, len(data)):
+        raise ValueError(f"teacher_logits must be [n_models, N, C] = [{n_models}, {len(data)}, C]; got {list(teacher_logits.shape)}")
     rank, world = rank_and_world()
     groups = [(g, g * group_size, min(group_size, n_models - g * group_size)) for g in range(-(-n_models // group_size))]
-    found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    found: dict[int, dict[str, np.ndarray]] = {}
     for g, first, size in tqdm([grp for grp in groups if grp[0] % world == rank], desc="FZ model groups", disable=None):
         path = Path(checkpoint_dir) / f"group-{g:05d}.npz" if checkpoint_dir is not None else None
         if path is not None and path.exists():
-            saved = np.load(path)
-            found[g] = (saved["membership"], saved["correct"])
+            with np.load(path) as saved:
+                found[g] = {k: saved[k] for k in saved.files}
             continue
         membership = subset_membership(len(data), size, fraction, seed, first)
-        correct = train_ensemble(make_model, data, membership, config, seed=seed, first=first, device=device, vectorize=vectorize)
-        found[g] = (membership, correct)
+        out = train_ensemble(
+            make_model, data, membership, config, seed=seed, first=first, device=device, vectorize=vectorize, test=test,
+            keep_logits=keep_logits, distillation=distillation,
+            teacher_logits=teacher_logits[first : first + size] if teacher_logits is not None else None,
+        )  # fmt: skip
+        arrays = {"membership": membership, **{k: v for k, v in out._asdict().items() if v is not None}}
+        found[g] = arrays
         if path is not None:
-            atomic_write(path, lambda tmp: _save_npz(tmp, membership=membership, correct=correct))
+            atomic_write(path, lambda tmp: _save_npz(tmp, **arrays))
     if world > 1:
         import torch.distributed as dist
 
         parts: list[dict] = [None] * world  # type: ignore[list-item]
         dist.all_gather_object(parts, found)
         found = {g: v for part in parts for g, v in part.items()}
-    membership = np.concatenate([found[g][0] for g, _, _ in groups])
-    correct = np.concatenate([found[g][1] for g, _, _ in groups])
-    return FZResult(np.asarray(data.index), membership, correct)
+    stacked = {k: np.concatenate([found[g][k] for g, _, _ in groups]) for k in found[0]}
+    return FZResult(np.asarray(data.index), **stacked)
 
 
 def _save_npz(path: str, **arrays: np.ndarray) -> None:

@@ -32,7 +32,7 @@ from .curvature import input_loss_curvature_with_trace, keyed_rademacher_probes
 from .distributed import EpochBatches, barrier, gather_rows, rank_and_world
 from .results import atomic_write
 
-__all__ = ["TrainConfig", "TrainRecords", "scored_epochs", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
+__all__ = ["TrainConfig", "Distillation", "TrainRecords", "scored_epochs", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
 
 # Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
 TRACKED = ("loss", "correct", "margin", "prob_label", "confidence", "pred", "curvature", "curvature_trace", "grad_norm")
@@ -74,6 +74,31 @@ class TrainConfig:
     def scored(self, epoch: int) -> bool:
         """Whether curvature is computed at the end of (0-based) ``epoch``: see :func:`scored_epochs`."""
         return bool(scored_epochs(self.epochs, self.score_every)[epoch])
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Knowledge distillation (Hinton et al. 2015), per sample and averaged over the batch:
+
+        L = (1 − w)·CE(y, s) + w·T²·KL(σ(t/T) ‖ σ(s/T)),
+
+    s and t the student's and teacher's logits. Lukasik et al. (Table 4) use w = 1 and T = 3: the student
+    learns from the teacher's soft labels only.
+    """
+
+    weight: float = 1.0  # w
+    temperature: float = 3.0  # T
+
+    def __post_init__(self):
+        if not 0 <= self.weight <= 1 or not self.temperature > 0:
+            raise ValueError(f"distillation needs 0 <= weight <= 1 and temperature > 0; got {self.weight}, {self.temperature}")
+
+    def loss(self, student: Tensor, y: Tensor, teacher: Tensor) -> Tensor:
+        """The batch mean of L for student logits [B, C], labels [B] and teacher logits [B, C]."""
+        t = self.temperature
+        log_s, log_t = F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1)
+        soft = (log_t.exp() * (log_t - log_s)).sum(-1).mean()  # KL written out: vmap has no batching rule for kl_div
+        return (1 - self.weight) * F.cross_entropy(student, y) + self.weight * t * t * soft
 
 
 def scored_epochs(epochs: int, every: int) -> np.ndarray:

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from torch import nn
@@ -66,8 +68,8 @@ def test_vectorised_ensemble_matches_the_loop_statistically(noisy_digits):
     data, _ = noisy_digits
     membership = subset_membership(len(data), 3, 0.7, seed=0)
     config = TrainConfig(epochs=5, batch_size=64, lr=0.05, schedule="constant", score_every=0)
-    vec = train_ensemble(_make, data, membership, config, seed=0, vectorize=True)
-    loop = train_ensemble(_make, data, membership, config, seed=0, vectorize=False)
+    vec = train_ensemble(_make, data, membership, config, seed=0, vectorize=True).correct
+    loop = train_ensemble(_make, data, membership, config, seed=0, vectorize=False).correct
     assert vec.shape == loop.shape == (3, len(data))
     assert abs(vec.mean() - loop.mean()) < 0.05  # same recipe, different batch orders
 
@@ -76,8 +78,28 @@ def test_batchnorm_models_fall_back_to_the_loop(noisy_digits):
     data, _ = noisy_digits
     small = data.select(np.arange(200))
     make = lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 10))  # noqa: E731
-    correct = train_ensemble(make, small, subset_membership(200, 2, 0.7, 0), TrainConfig(epochs=2, score_every=0), seed=0)
-    assert correct.shape == (2, 200)
+    out = train_ensemble(make, small, subset_membership(200, 2, 0.7, 0), TrainConfig(epochs=2, score_every=0), seed=0,
+                         test=data.select(np.arange(200, 250)), keep_logits=True)
+    assert out.correct.shape == (2, 200) and out.test_correct.shape == (2, 50) and out.logits.shape == (2, 200, 10)
+    np.testing.assert_array_equal(out.logits.argmax(-1) == small.y.numpy(), out.correct)
+    with pytest.raises(ValueError, match="without BatchNorm"):
+        train_ensemble(make, small, subset_membership(200, 2, 0.7, 0), TrainConfig(epochs=1, score_every=0), seed=0,
+                       teacher_logits=out.logits)
+
+
+def test_students_learn_their_own_teachers_predictions(noisy_digits):
+    """A student distilled (w = 1) from teacher k reproduces teacher k's predictions on its subset, the
+    teacher's fitted wrong labels included, and so disagrees with a teacher trained on another subset."""
+    data, _ = noisy_digits
+    membership = subset_membership(len(data), 2, 0.7, seed=0)
+    teachers = train_ensemble(_make, data, membership, CONFIG, seed=0, keep_logits=True)
+    students = train_ensemble(lambda: mlp(64, 10, hidden=(64,)), data, membership, CONFIG, seed=1,
+                              teacher_logits=teachers.logits, keep_logits=True)
+    own = [(students.logits[k].argmax(-1) == teachers.logits[k].argmax(-1))[membership[k]].mean() for k in range(2)]
+    other = (students.logits[0].argmax(-1) == teachers.logits[1].argmax(-1))[membership[0] & ~membership[1]].mean()
+    assert min(own) > 0.95 and other < min(own) - 0.03
+    with pytest.raises(ValueError, match="teacher_logits"):
+        feldman_zhang(data, _make, CONFIG, n_models=3, teacher_logits=teachers.logits)
 
 
 def test_released_score_files(tmp_path):
@@ -126,3 +148,21 @@ def test_conflicting_duplicates_found():
     assert (3, 10) in pairs and (5, 20) not in pairs
     assert (7, 30) in pairs or found.empty is False
     assert len(find_conflicting_duplicates(images, labels, tolerance=0.0)) >= 1
+
+
+def test_vectorised_ensemble_augments_image_batches():
+    """With augment the ensemble sees crops/flips: training on 8×8 images of one pixel gives other weights."""
+    from curvlib.data import IndexedDataset
+    import torch
+
+    x = torch.zeros(40, 1, 8, 8)
+    x[:, 0, 2, 3] = 1.0
+    data = IndexedDataset(x, torch.arange(40) % 2, torch.arange(40), 2)
+    membership = subset_membership(40, 2, 0.5, seed=0)
+    make = lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 2))  # noqa: E731
+    config = TrainConfig(epochs=2, batch_size=8, score_every=0)
+    plain = train_ensemble(make, data, membership, config, seed=0, keep_logits=True).logits
+    again = train_ensemble(make, data, membership, config, seed=0, keep_logits=True).logits
+    augmented = train_ensemble(make, data, membership, replace(config, augment=True), seed=0, keep_logits=True).logits
+    np.testing.assert_array_equal(plain, again)
+    assert not np.allclose(plain, augmented)

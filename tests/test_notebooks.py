@@ -1,19 +1,22 @@
-"""Execute every book notebook in the quick profile, as `make book` does; their hidden cells check results."""
+"""Execute every book notebook in the quick profile, as `make book` does; their hidden cells check results.
+
+``make test`` runs pytest-xdist with ``--dist loadscope``: each test class below is one unit of work, run by one
+worker in the order listed. A class holds the chapters that reuse each other's cached runs (each worker has its
+own cache), so a chapter that needs a run comes after the one that computes it; the classes are balanced by
+their measured minutes.
+"""
 from pathlib import Path
 
 import papermill
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-# Two groups, one per pytest-xdist worker (make test: -n 2 --dist loadgroup), balanced by their measured minutes.
-# Chapters that reuse each other's cached runs share a group (each worker has its own cache); within a group the
-# order is the order below, so a chapter that needs a run comes after the one that computes it.
 GROUPS = {
-    "mnist-runs": ["toy_example.ipynb", "mislabel_detection.ipynb", "curvature_dynamics.ipynb", "calibration.ipynb",
+    "MNIST runs": ["toy_example.ipynb", "mislabel_detection.ipynb", "curvature_dynamics.ipynb", "calibration.ipynb",
                    "weight_decay.ipynb", "top_curvature_samples.ipynb", "cost.ipynb"],
-    "fz-runs": ["feldman_zhang.ipynb", "sensitivity.ipynb", "architectures.ipynb", "defaults.ipynb"],
+    "FZ runs": ["feldman_zhang.ipynb", "sensitivity.ipynb", "architectures.ipynb", "defaults.ipynb"],
+    "size ladders": ["size_ladder.ipynb", "size_proxies.ipynb", "distillation.ipynb"],
 }  # fmt: skip
-ORDER = [name for names in GROUPS.values() for name in names]
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +24,30 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("notebook-cache")
 
 
-def test_every_notebook_is_listed():
-    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(ORDER)
+def test_every_notebook_is_listed_once():
+    listed = [name for names in GROUPS.values() for name in names]
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(listed) and len(set(listed)) == len(listed)
 
 
-@pytest.mark.notebooks
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(g)) for g, ns in GROUPS.items() for n in ns])
-def test_notebook_executes_in_quick_profile(name, cache_dir, tmp_path):
-    papermill.execute_notebook(
-        str(NOTEBOOKS / name), str(tmp_path / name), parameters={"profile": "quick", "cache_dir": str(cache_dir)},
-        cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False,
-    )  # fmt: skip
+class _Chapters:
+    @pytest.mark.notebooks
+    def test_notebook_executes_in_quick_profile(self, name, cache_dir, tmp_path):
+        papermill.execute_notebook(
+            str(NOTEBOOKS / name), str(tmp_path / name), parameters={"profile": "quick", "cache_dir": str(cache_dir)},
+            cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", GROUPS["MNIST runs"])
+class TestMnistRunChapters(_Chapters):
+    pass
+
+
+@pytest.mark.parametrize("name", GROUPS["FZ runs"])
+class TestFeldmanZhangRunChapters(_Chapters):
+    pass
+
+
+@pytest.mark.parametrize("name", GROUPS["size ladders"])
+class TestSizeLadderChapters(_Chapters):
+    pass

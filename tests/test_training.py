@@ -5,7 +5,7 @@ import torch
 from curvlib.baselines import dynamics_scores, forgetting_events, learning_time
 from curvlib.data import load_digits
 from curvlib.models import mlp, small_cnn
-from curvlib.training import TrainConfig, TrainRecords, augment_batch, train_and_score
+from curvlib.training import Distillation, TrainConfig, TrainRecords, augment_batch, train_and_score
 
 CONFIG = TrainConfig(epochs=4, batch_size=64, lr=0.05, milestones=(3,), score_every=2, n_probes=2, score_batch_size=128)
 
@@ -128,3 +128,17 @@ def test_dynamics_scores_flag_noisy_labels(digits):
     assert set(scores) >= {"curvature", "csl", "aum", "learning_time", "forgetting", "in_confidence"}
     assert auroc(mask.numpy(), scores["curvature"]) > 0.8
     assert auroc(mask.numpy(), scores["loss_mean"]) > 0.8
+
+
+def test_distillation_loss_by_hand():
+    student, teacher = torch.tensor([[1.0, 0.0, -1.0]]), torch.tensor([[0.0, 2.0, 0.0]])
+    y = torch.tensor([2])
+    t, w = 3.0, 0.25
+    p_s = np.exp(student.numpy()[0] / t) / np.exp(student.numpy()[0] / t).sum()
+    p_t = np.exp(teacher.numpy()[0] / t) / np.exp(teacher.numpy()[0] / t).sum()
+    ce = -np.log(np.exp(student.numpy()[0])[2] / np.exp(student.numpy()[0]).sum())
+    expected = (1 - w) * ce + w * t * t * (p_t * np.log(p_t / p_s)).sum()
+    assert Distillation(weight=w, temperature=t).loss(student, y, teacher).item() == pytest.approx(expected, rel=1e-5)
+    assert Distillation(temperature=t).loss(teacher, y, teacher).item() == pytest.approx(0.0, abs=1e-6)  # w = 1: labels unused
+    with pytest.raises(ValueError, match="weight"):
+        Distillation(weight=1.5)
