@@ -68,3 +68,11 @@ def test_ladder_reuses_the_ensemble_path_and_teaches_students(tmp_path, monkeypa
     summary = model_size.size_summary(fz)
     np.testing.assert_allclose(summary.memorization, summary.acc_in - summary.acc_out, atol=1e-12)
     assert summary.test_accuracy.between(0, 1).all() and len(students[4].tables["fz"]) == 300
+
+
+def test_both_profiles_have_one_clean_then_two_noisy_ladders():
+    """The chapters glue numbers by ladder position: 0 is clean, 1 and 2 carry 10% noise, in both profiles."""
+    for profile in ("quick", "paper"):
+        ladders = list(model_size.book_ladders(profile).values())
+        assert [ladder.data.noise for ladder in ladders] == [0.0, 0.1, 0.1]
+        assert all(list(ladder.widths) == sorted(ladder.widths) for ladder in ladders)
