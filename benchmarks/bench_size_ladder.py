@@ -7,13 +7,12 @@ Usage: python benchmarks/bench_size_ladder.py [device]
 """
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench_fz import ensemble_speed  # the same timing as the FZ benchmark (this script's folder is on sys.path)
 from curvlib import model_size
 from curvlib.experiments import model_factory, prepare_data
-from curvlib.memorization import subset_membership, train_ensemble
 from curvlib.results import atomic_write, environment_info
 
 
@@ -25,14 +24,7 @@ def main() -> None:
     rows = []
     for width in ladder.widths:
         make = model_factory(replace(ladder.data, model=ladder.model, width=width), data)
-        timing = {}
-        for vectorize, k in ((True, 25), (False, 2)):
-            membership = subset_membership(len(data), k, ladder.fraction, seed=0)
-            tic = time.perf_counter()
-            train_ensemble(make, data, membership, config, seed=0, device=device, vectorize=vectorize)
-            timing[vectorize] = k / (time.perf_counter() - tic)
-        rows.append({"width": width, "vectorized_models_per_s": timing[True], "loop_models_per_s": timing[False],
-                     "speedup": timing[True] / timing[False]})
+        rows.append({"width": width, **ensemble_speed(make, data, config, ladder.fraction, device, loop_models=2)})
     print(f"size ladder ({ladder.data.dataset}, {len(data)} samples, {config.epochs} epochs per model), device {device}")
     for r in rows:
         print(f"  width {r['width']:4d}: vectorised {r['vectorized_models_per_s']:7.2f} models/s, "

@@ -24,7 +24,8 @@ from .results import RunResult
 from .training import Distillation, TrainConfig
 
 __all__ = [
-    "TRAJECTORIES", "SizeLadder", "fz_per_size", "distilled_per_size", "proxies_per_size", "by_size", "trajectory_classes",
+    "TRAJECTORIES", "SizeLadder", "fz_per_size", "distilled_per_size", "proxies_per_size", "by_size", "classes_by_sample", "fz_trajectories",
+    "trajectory_classes",
     "bimodality_coefficient", "size_summary", "pooled_scale", "book_ladders",
 ]  # fmt: skip
 
@@ -87,9 +88,21 @@ def proxies_per_size(ladder: SizeLadder, *, cache_dir: str | os.PathLike, data_r
     }  # fmt: skip
 
 
-def by_size(tables: dict[int, pd.DataFrame], column: str) -> pd.DataFrame:
-    """One ``column`` of per-size tables (each keyed by ``index``) as a frame [samples × sizes], sizes in key order."""
-    return pd.DataFrame({size: table.set_index("index")[column] for size, table in tables.items()})
+def by_size(runs: dict[int, RunResult], table: str, column: str) -> pd.DataFrame:
+    """One ``column`` of one ``table`` of per-size runs (``"fz"`` of :func:`fz_per_size`, ``"scores"`` of
+    :func:`proxies_per_size`), keyed by dataset ``index``, as a frame [samples × sizes] in the runs' order."""
+    return pd.DataFrame({size: run.tables[table].set_index("index")[column] for size, run in runs.items()})
+
+
+def classes_by_sample(values: pd.DataFrame, alpha: float, standard_error: pd.DataFrame | None = None) -> pd.Series:
+    """:func:`trajectory_classes` of a [samples × sizes] frame (and its standard errors), indexed like ``values``."""
+    se = None if standard_error is None else standard_error.to_numpy().T
+    return pd.Series(trajectory_classes(values.to_numpy().T, se, alpha), index=values.index)
+
+
+def fz_trajectories(runs: dict[int, RunResult], alpha: float) -> pd.Series:
+    """The trajectory class of every sample's FZ memorization across the sizes of ``runs``, with its standard errors."""
+    return classes_by_sample(by_size(runs, "fz", "memorization"), alpha, by_size(runs, "fz", "standard_error"))
 
 
 def trajectory_classes(memorization: np.ndarray, standard_error: np.ndarray | None, alpha: float, z: float = 2.0) -> np.ndarray:

@@ -65,6 +65,7 @@ def test_ladder_reuses_the_ensemble_path_and_teaches_students(tmp_path, monkeypa
     assert [c.width for c in calls] == [4, 32, 4, 32]
     assert "logits" in fz[32].arrays and "logits" not in fz[4].arrays
     assert all(c.teacher == ladder.fz_config(32) and c.train.lr == ladder.train.lr / 3 for c in calls[2:])
+    assert model_size.fz_trajectories(fz, 0.2).index.tolist() == fz[4].tables["fz"]["index"].tolist()
     summary = model_size.size_summary(fz)
     np.testing.assert_allclose(summary.memorization, summary.acc_in - summary.acc_out, atol=1e-12)
     assert summary.test_accuracy.between(0, 1).all() and len(students[4].tables["fz"]) == 300
