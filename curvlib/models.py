@@ -7,6 +7,7 @@
 - :func:`small_cnn`, :func:`mlp`: CPU-sized models for the quick profile (``"mlp_gelu"``: the MLP with GELU
   instead of ReLU, a smooth network for comparison).
 - :func:`imagenet_resnet18`: torchvision's ResNet18 for ImageNet-sized inputs.
+- :func:`resnet9`: the Myrtle-style ResNet-9 that Maini et al. (2023) localize memorization in.
 
 ``width`` is the number of channels of the first stage (64 in the paper); every stage scales with it.
 """
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 
 from .compat import import_torchvision
 
-__all__ = ["cifar_resnet18", "preact_resnet18", "small_cnn", "mlp", "imagenet_resnet18", "build_model", "auto_model", "MODELS"]
+__all__ = ["cifar_resnet18", "preact_resnet18", "resnet9", "small_cnn", "mlp", "imagenet_resnet18", "build_model", "auto_model", "MODELS"]
 
 
 class _BasicBlock(nn.Module):
@@ -89,6 +90,54 @@ def preact_resnet18(num_classes: int = 10, in_channels: int = 1, width: int = 64
     return _ResNet18(in_channels, num_classes, width, preact=True)
 
 
+class _ConvBN(nn.Sequential):
+    """conv(3×3, no bias) → BatchNorm → ReLU, optionally followed by a 2×2 max-pool."""
+
+    def __init__(self, c_in: int, c_out: int, pool: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU()
+        if pool:
+            self.pool = nn.MaxPool2d(2)
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.res1, self.res2 = _ConvBN(channels, channels), _ConvBN(channels, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.res2(self.res1(x))
+
+
+class _ResNet9(nn.Module):
+    def __init__(self, in_channels: int, num_classes: int, width: int, logit_scale: float):
+        super().__init__()
+        self.prep = _ConvBN(in_channels, width)
+        self.layer1 = nn.Sequential(_ConvBN(width, 2 * width, pool=True), _Residual(2 * width))
+        self.layer2 = _ConvBN(2 * width, 4 * width, pool=True)
+        self.layer3 = nn.Sequential(_ConvBN(4 * width, 8 * width, pool=True), _Residual(8 * width))
+        self.fc = nn.Linear(8 * width, num_classes, bias=False)
+        self.logit_scale = logit_scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.layer3(self.layer2(self.layer1(self.prep(x))))
+        return self.fc(out.amax(dim=(2, 3))) * self.logit_scale
+
+
+def resnet9(num_classes: int = 10, in_channels: int = 3, width: int = 64, logit_scale: float = 0.125) -> nn.Module:
+    """Myrtle-style ResNet-9 (Page 2018; the model of Maini et al. 2023): conv-BN-ReLU blocks of
+    width → 2·width (max-pool, residual pair) → 4·width (max-pool) → 8·width (max-pool, residual pair),
+    global max-pool, a bias-free linear classifier, logits × ``logit_scale``. Eight convolutions and
+    the classifier: nine layer groups (:func:`curvlib.localization.layer_groups`).
+
+    Example:
+        >>> model = resnet9(num_classes=10, in_channels=1, width=16)  # width 64 is the paper's
+    """
+    return _ResNet9(in_channels, num_classes, width, logit_scale)
+
+
 def small_cnn(num_classes: int = 10, in_channels: int = 1, width: int = 32) -> nn.Module:
     """Two conv(3×3)-ReLU-maxpool stages (width, 2·width channels), then a 128-unit hidden layer.
 
@@ -135,6 +184,7 @@ def imagenet_resnet18(num_classes: int = 1000) -> nn.Module:
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "cifar_resnet18": cifar_resnet18,
     "preact_resnet18": preact_resnet18,
+    "resnet9": resnet9,
     "small_cnn": small_cnn,
     "mlp": mlp,
     "mlp_gelu": mlp,  # built with activation=nn.GELU by build_model

@@ -271,6 +271,7 @@ def train_and_score(
     model: nn.Module, train_set: Dataset, config: TrainConfig, *, test_set: Dataset | None = None,
     checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu",
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    on_batch: Callable[[Tensor, Tensor], None] | None = None,
 ) -> TrainRecords:
     """Train ``model`` on ``train_set`` (yielding (x, y, index)) and record per-sample scores every epoch.
 
@@ -285,7 +286,11 @@ def train_and_score(
     writes checkpoints; without augmentation the records equal a single-process run's up to float
     summation order (with augmentation, crops differ between world sizes). BatchNorm statistics
     are per rank unless the caller converts the model to SyncBatchNorm (CUDA only). ``on_epoch_end(epoch, model)`` is called after each
-    epoch's records (e.g. to snapshot the model); it must not change the model.
+    epoch's records (e.g. to snapshot the model); it must not change the model. ``on_batch(losses, index)``
+    is called before each step with the per-sample losses (their sum is the batch's loss, graph attached)
+    and the batch's dataset indices (e.g. :class:`curvlib.localization.GradientAccounting`). A model with
+    ``takes_index = True`` (:class:`curvlib.tied_dropout.ExampleTiedNet`) is called as ``model(x, index)``
+    in training.
 
     Example:
         >>> records = train_and_score(model, train_set, TrainConfig(epochs=5), test_set=test_set)
@@ -321,14 +326,17 @@ def train_and_score(
         history["lr"][epoch] = optimizer.param_groups[0]["lr"]
         model.train()
         tic = time.perf_counter()
-        for step, (x, y, _) in enumerate(tqdm(loader, desc=f"train {epoch + 1}", leave=False, disable=None)):
+        for step, (x, y, index) in enumerate(tqdm(loader, desc=f"train {epoch + 1}", leave=False, disable=None)):
             x, y = x.to(device), y.to(device)
             if config.augment:
                 x = augment_batch(x.cpu(), generator).to(device)
             global_batch = min(config.batch_size, n - step * config.batch_size)
+            logits = net(x, index.to(device)) if getattr(model, "takes_index", False) else net(x)
             # mean over the global batch: DDP averages the ranks' gradients, hence the factor world
-            loss = F.cross_entropy(net(x), y, reduction="sum") * (world / global_batch)
-            sgd_step(loss, optimizer, scheduler, config, end_of_epoch=False)
+            losses = F.cross_entropy(logits, y, reduction="none") * (world / global_batch)
+            if on_batch is not None:
+                on_batch(losses, index)
+            sgd_step(losses.sum(), optimizer, scheduler, config, end_of_epoch=False)
         sgd_step(None, optimizer, scheduler, config, end_of_epoch=True)
         history["seconds_train"][epoch] = time.perf_counter() - tic
 
