@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 import torch
@@ -224,8 +222,8 @@ def retrain_group(
     """Maini et al.'s retraining: re-initialise ``group`` (its modules' ``reset_parameters``, seeded with
     ``seed``), freeze everything else and train on ``clean_set`` only.
 
-    Contract: returns (the retrained copy, correctness [config.epochs, len(eval_set)] of ``eval_set`` after
-    each epoch, eval mode). ``model`` is untouched. In the copy, every parameter outside the group and every
+    Contract: returns (the retrained copy, correctness [config.epochs + 1, len(eval_set)] of ``eval_set``, eval
+    mode: row 0 right after the re-initialisation, row e after epoch e). ``model`` is untouched. In the copy, every parameter outside the group and every
     buffer outside it (BatchNorm running statistics, held by momentum 0 while training) is bit-identical to
     ``model``'s. (The authors' public code froze nothing and trained on an inverted mask; this follows the paper.)
     """
@@ -240,11 +238,11 @@ def retrain_group(
     momenta = [m.momentum for m in held]
     for m in held:
         m.momentum = 0.0  # running = (1 − 0)·running + 0·batch: unchanged
-    correct = []
-
     def record(epoch: int, net: nn.Module) -> None:
         correct.append(evaluate(net, eval_set, config, epoch=epoch, with_curvature=False, device=torch.device(device))["correct"])
 
+    correct: list[np.ndarray] = []
+    record(0, out)
     train_and_score(out, clean_set, replace(config, score_every=0, seed=seed), device=device, on_epoch_end=record)
     for m, momentum in zip(held, momenta):
         m.momentum = momentum

@@ -207,7 +207,8 @@ def evaluate(
     """One eval-mode, unshuffled pass: per-sample :data:`TRACKED` values of ``dataset`` (and probs if asked).
 
     Curvature uses :func:`keyed_rademacher_probes` with seed (config.seed, epoch), so it is a pure
-    function of the model, the sample and its dataset index. Under torch.distributed each rank scores
+    function of the model, the sample and its dataset index. A model with ``takes_index = True`` gets the
+    dataset indices as in training (example-tied dropout's own-mask mode). Under torch.distributed each rank scores
     positions rank, rank + world, … and every rank returns the gathered arrays.
     """  # fmt: skip
     rank, world = rank_and_world()
@@ -220,7 +221,7 @@ def evaluate(
     for x, y, index in tqdm(loader, desc=desc, leave=False, disable=None):
         x, y = x.to(device), y.to(device)
         with torch.no_grad():
-            logits = model(x).double()
+            logits = (model(x, index.to(device)) if getattr(model, "takes_index", False) else model(x)).double()
         probs = logits.softmax(dim=1)
         parts["loss"].append(F.cross_entropy(logits, y, reduction="none"))
         parts["correct"].append((logits.argmax(1) == y).double())

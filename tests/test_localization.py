@@ -131,7 +131,7 @@ def test_retraining_changes_only_its_group(build):
     assert any(not torch.equal(after[n], state[n]) for n in group.parameter_names(model))
     for name, value in state.items():
         assert torch.equal(model.state_dict()[name], value)  # the input model is untouched
-    assert correct.shape == (2, 120) and set(np.unique(correct)) <= {0.0, 1.0}
+    assert correct.shape == (3, 120) and set(np.unique(correct)) <= {0.0, 1.0}
 
 
 def test_flipping_stops_at_the_first_change_and_never_zeroes_twice(noisy_digits):
