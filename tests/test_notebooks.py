@@ -16,6 +16,7 @@ GROUPS = {
                    "weight_decay.ipynb", "top_curvature_samples.ipynb", "cost.ipynb"],
     "FZ runs": ["feldman_zhang.ipynb", "sensitivity.ipynb", "architectures.ipynb", "defaults.ipynb"],
     "size ladders": ["size_ladder.ipynb", "size_proxies.ipynb", "distillation.ipynb"],
+    "localization": ["localization.ipynb", "neuron_flipping.ipynb", "tied_dropout.ipynb"],
 }  # fmt: skip
 
 
@@ -50,4 +51,9 @@ class TestFeldmanZhangRunChapters(_Chapters):
 
 @pytest.mark.parametrize("name", GROUPS["size ladders"])
 class TestSizeLadderChapters(_Chapters):
+    pass
+
+
+@pytest.mark.parametrize("name", GROUPS["localization"])
+class TestLocalizationChapters(_Chapters):
     pass
