@@ -1,12 +1,11 @@
 """Execute every book notebook in the quick profile, as `make book` does; their hidden cells check results.
 
 ``make test`` runs pytest-xdist with ``--dist loadscope``: each test class below is one unit of work, run by one
-worker in the order listed. A class holds the chapters that reuse each other's cached runs (each worker has its
-own cache), so a chapter that needs a run comes after the one that computes it. The classes run before the unit
-tests (tests/conftest.py), in the order below; measured minutes on one thread per worker: FZ runs 24, MNIST runs
-19, localization 6.5, size ladders 10. One worker takes the FZ class, the other the MNIST class, and each takes
-the next class when two of its tests are left: the FZ worker asks first (after about 11 minutes) and gets the
-localization chapters (30 minutes in all), the MNIST worker the size ladders (29); the unit tests fill the ends.
+worker in the order listed, so chapters that reuse each other's cached runs (each worker has its own cache) sit
+in one class, after the chapter that computes them. xdist queues the units largest first (by number of tests)
+and gives a worker its next unit when two of its tests are left, so the two classes always go to different
+workers. They are balanced by measured minutes on one thread per worker: FZ runs 24 + localization 6.5 against
+MNIST runs 19 + size ladders 10; the unit tests fill the ends.
 """
 from pathlib import Path
 
@@ -42,21 +41,11 @@ class _Chapters:
         )  # fmt: skip
 
 
-@pytest.mark.parametrize("name", GROUPS["FZ runs"])
-class TestFeldmanZhangRunChapters(_Chapters):
+@pytest.mark.parametrize("name", GROUPS["FZ runs"] + GROUPS["localization"])
+class TestFeldmanZhangAndLocalizationChapters(_Chapters):
     pass
 
 
-@pytest.mark.parametrize("name", GROUPS["MNIST runs"])
-class TestMnistRunChapters(_Chapters):
-    pass
-
-
-@pytest.mark.parametrize("name", GROUPS["localization"])
-class TestLocalizationChapters(_Chapters):
-    pass
-
-
-@pytest.mark.parametrize("name", GROUPS["size ladders"])
-class TestSizeLadderChapters(_Chapters):
+@pytest.mark.parametrize("name", GROUPS["MNIST runs"] + GROUPS["size ladders"])
+class TestMnistAndSizeLadderChapters(_Chapters):
     pass
