@@ -23,7 +23,6 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .curvature import input_loss_curvature, keyed_rademacher_probes
 from .experiments import ScoreConfig, model_factory, prepare_data, scores_table
 from .localization import GradientAccounting, WeightHistory, flip_example, layer_groups, retrain_group, rewind
 from .results import RunResult, load_or_compute
@@ -202,16 +201,6 @@ def run_flipping(config: LocalizationConfig, *, cache_dir: str | os.PathLike, da
     return load_or_compute(cache_dir, f"flipping-{config.data.dataset}", config.as_dict(), compute)
 
 
-def _curvature(model, dataset, config: TrainConfig, device) -> np.ndarray:
-    """The final-epoch curvature of ``dataset`` under ``model`` (probes keyed as in training's last epoch)."""
-    out = []
-    for start in range(0, len(dataset), config.score_batch_size):
-        part = dataset.select(np.arange(start, min(start + config.score_batch_size, len(dataset))))
-        probes = keyed_rademacher_probes(part.index, config.n_probes, tuple(part.x.shape[1:]), seed=config.seed * 100_003 + config.epochs - 1)
-        out.append(input_loss_curvature(model, part.x.to(device), part.y.to(device), h=config.h, probes=probes, chunk_size=config.chunk_size))
-    return torch.cat(out).detach().cpu().numpy()
-
-
 def run_tied_dropout(config: LocalizationConfig, *, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu") -> RunResult:
     """The base run's training with example-tied dropout after ``tied_after`` (p_gen, p_mem), then, per mode
     ("test": every channel, memorization ones × p_mem; "drop": memorization channels removed):
@@ -239,7 +228,9 @@ def run_tied_dropout(config: LocalizationConfig, *, cache_dir: str | os.PathLike
             samples[f"correct_{mode}"] = _correct(net, train_set, train_config, device)
             row = {"model": f"tied, {mode}", **group_accuracy(samples[f"correct_{mode}"], noisy)}
             if mode != "train":
-                samples[f"curvature_{mode}"] = _curvature(net.eval(), train_set, config.data.train, device)
+                # the final epoch's keyed probes, as the base run scored its last epoch
+                final = config.data.train.epochs - 1
+                samples[f"curvature_{mode}"] = evaluate(net, train_set, config.data.train, epoch=final, with_curvature=True, device=torch.device(device))["curvature"]
                 row["test_acc"] = _correct(net, test_set, train_config, device).mean()
             summary.append(row)
         summary[0]["test_acc"] = summary[1]["test_acc"]
