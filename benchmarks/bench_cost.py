@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from curvlib.analysis import cheapest_within, every_k_curvature
-from curvlib.experiments import PRESETS, run_scoring, with_train
 from curvlib.metrics import auroc
+from curvlib.pipeline import PRESETS, run_scoring, with_train
 from curvlib.results import atomic_write, environment_info
 from curvlib.training import scored_epochs
 

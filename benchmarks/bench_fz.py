@@ -14,9 +14,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from curvlib.experiments import PRESETS, FZConfig, model_factory, prepare_data
 from curvlib.memorization import subset_membership, train_ensemble
+from curvlib.pipeline import PRESETS, model_factory, prepare_data
 from curvlib.results import atomic_write, environment_info
+from curvlib.runs.feldman_zhang import FZConfig
 
 
 def ensemble_speed(make, data, train, fraction: float, device: str, *, loop_models: int) -> dict[str, float]:

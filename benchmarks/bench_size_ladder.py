@@ -1,7 +1,7 @@
 """Benchmark: training speed of the model-size ladder's FZ ensembles, models per second at each size,
-vectorised (one stacked ensemble, as curvlib.model_size.fz_per_size runs them) against one model at a time.
+vectorised (one stacked ensemble, as curvlib.runs.model_size.run_fz_per_size runs them) against one model at a time.
 
-The quick profile's ladder (curvlib.model_size.book_ladders("quick")): MLP widths on digits, its recipe with
+The quick profile's ladder (curvlib.runs.model_size.book_ladders("quick")): MLP widths on digits, its recipe with
 the epochs cut to 10. Prints a table and writes benchmarks/results/size_ladder_<device>.json.
 Usage: python benchmarks/bench_size_ladder.py [device]
 """
@@ -11,14 +11,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench_fz import ensemble_speed  # the same timing as the FZ benchmark (this script's folder is on sys.path)
-from curvlib import model_size
-from curvlib.experiments import model_factory, prepare_data
+
+from curvlib.pipeline import model_factory, prepare_data
 from curvlib.results import atomic_write, environment_info
+from curvlib.runs import model_size as size_runs
 
 
 def main() -> None:
     device = sys.argv[1] if len(sys.argv) > 1 else "cpu"
-    ladder = model_size.book_ladders("quick")["digits, 10% noise"]
+    ladder = size_runs.book_ladders("quick")["digits, 10% noise"]
     config = replace(ladder.train, epochs=10, score_every=0)
     data, _ = prepare_data(ladder.data)
     rows = []

@@ -5,7 +5,7 @@ Around Samples" (ICML 2024). The main entry points:
 
 - :func:`curvlib.curvature.input_loss_curvature`: score any model's samples;
 - :func:`curvlib.training.train_and_score`: train with per-epoch, per-sample scoring;
-- :func:`curvlib.experiments.run_scoring` and the ``curvlib score`` command: whole experiments.
+- :func:`curvlib.pipeline.run_scoring` and the ``curvlib score`` command: whole experiments.
 """
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
 """Summaries of finished runs (no training): curvature dynamics, scoring every k epochs, calibration at
 three stopping epochs, and how one per-sample score compares with a reference and with FZ memorization.
 
-Every function reads a :class:`curvlib.results.RunResult` of :func:`curvlib.experiments.run_scoring`
+Every function reads a :class:`curvlib.results.RunResult` of :func:`curvlib.pipeline.run_scoring`
 (tables ``scores``/``history`` and the per-epoch arrays ``train/<name>``, ``test/<name>``) or plain
 arrays, and returns a tidy table, a mask or a dict.
 """

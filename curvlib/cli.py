@@ -16,8 +16,8 @@ import torch
 
 from .data import DATASETS, DataError
 from .distributed import init_from_env, rank_and_world
-from .experiments import PRESETS, model_factory, noisy_auroc, prepare_data, run_scoring, with_train
 from .models import MODELS
+from .pipeline import PRESETS, model_factory, noisy_auroc, prepare_data, run_scoring, with_train
 from .report import write_report
 from .results import check_run_dir
 from .suspects import SUSPECT_SCORES

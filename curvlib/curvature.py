@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .keyed import index_keys, mix32
+
 __all__ = ["CurvatureScores", "input_loss_curvature", "input_loss_curvature_with_trace", "keyed_rademacher_probes", "probe_differences"]
 
 
@@ -209,18 +211,6 @@ def input_loss_curvature(
     ).curvature
 
 
-_MASK32 = 0xFFFFFFFF
-
-
-def _mix32(z: Tensor) -> Tensor:
-    """A 32-bit integer hash (xorshift-multiply) on int64 tensors holding values < 2**32."""
-    z = z ^ (z >> 16)
-    z = (z * 0x7FEB352D) & _MASK32
-    z = z ^ (z >> 15)
-    z = (z * 0x2C1B3C6D) & _MASK32
-    return z ^ (z >> 16)
-
-
 def keyed_rademacher_probes(index: Tensor, n_probes: int, sample_shape: tuple[int, ...], seed: int) -> Tensor:
     """Rademacher probes that depend only on (seed, dataset index, probe number, element).
 
@@ -236,10 +226,9 @@ def keyed_rademacher_probes(index: Tensor, n_probes: int, sample_shape: tuple[in
     numel = 1
     for d in sample_shape:
         numel *= int(d)
-    key = _mix32(torch.tensor(seed & _MASK32, dtype=torch.int64) + 0x3C6EF372)
-    key = _mix32(key ^ (index.to(torch.int64).cpu() & _MASK32)).view(1, -1, 1)
-    key = _mix32(key ^ torch.arange(n_probes, dtype=torch.int64).view(-1, 1, 1))
-    bits = _mix32(key ^ torch.arange(numel, dtype=torch.int64).view(1, 1, -1)) >> 31
+    key = index_keys(index, seed, salt=0x3C6EF372).view(1, -1, 1)
+    key = mix32(key ^ torch.arange(n_probes, dtype=torch.int64).view(-1, 1, 1))
+    bits = mix32(key ^ torch.arange(numel, dtype=torch.int64).view(1, 1, -1)) >> 31
     return (bits.to(torch.int8) * 2 - 1).reshape(n_probes, len(index), *sample_shape)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+
 import numpy as np
 import pandas as pd
 import torch
@@ -26,7 +27,7 @@ from .distributed import rank_and_world
 from .training import TrainConfig, evaluate, train_and_score
 
 __all__ = [
-    "LayerGroup", "layer_groups", "GradientAccounting", "WeightHistory", "rewind", "retrain_group", "zero_units",
+    "LayerGroup", "layer_groups", "GradientAccounting", "WeightHistory", "rewind", "correct_per_sample", "retrain_group", "zero_units",
     "flip_example", "FlipOutcome",
 ]  # fmt: skip
 
@@ -100,8 +101,11 @@ def layer_groups(model: nn.Module) -> list[LayerGroup]:
     groups.append(LayerGroup("classifier", layers[-1], final_norm, norm_follows=False))
     covered = [n for g in groups for n in g.parameter_names(model)]
     missing = sorted(set(dict(model.named_parameters())) - set(covered))
-    if missing or len(covered) != len(set(covered)):
+    if missing:
         raise ValueError(f"layer_groups does not know how to group {type(model).__name__}: parameters {missing[:5]} belong to no group")
+    shared = sorted({n for n in covered if covered.count(n) > 1})
+    if shared:
+        raise ValueError(f"layer_groups does not know how to group {type(model).__name__}: parameters {shared[:5]} belong to more than one group")
     return groups
 
 
@@ -216,6 +220,12 @@ def rewind(model: nn.Module, group: LayerGroup, weights: dict[str, Tensor]) -> n
     return out
 
 
+def correct_per_sample(model: nn.Module, dataset, config: TrainConfig, *, device: str | torch.device = "cpu") -> np.ndarray:
+    """1.0 where ``model`` (eval mode, batches of ``config.score_batch_size``) predicts a sample's given label, else 0.0:
+    [len(dataset)], the ``correct`` of :func:`curvlib.training.evaluate` without curvature."""
+    return evaluate(model, dataset, config, epoch=0, with_curvature=False, device=torch.device(device))["correct"]
+
+
 def retrain_group(
     model: nn.Module, group: LayerGroup, clean_set, config: TrainConfig, *, eval_set, seed: int = 0, device: str = "cpu",
 ) -> tuple[nn.Module, np.ndarray]:
@@ -239,7 +249,7 @@ def retrain_group(
     for m in held:
         m.momentum = 0.0  # running = (1 − 0)·running + 0·batch: unchanged
     def record(epoch: int, net: nn.Module) -> None:
-        correct.append(evaluate(net, eval_set, config, epoch=epoch, with_curvature=False, device=torch.device(device))["correct"])
+        correct.append(correct_per_sample(net, eval_set, config, device=device))
 
     correct: list[np.ndarray] = []
     record(0, out)

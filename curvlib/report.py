@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from . import plotting
-from .experiments import ScoreConfig, prepare_data
 from .metrics import auroc
+from .pipeline import ScoreConfig, prepare_data
 from .results import atomic_write, load_run
 from .suspects import suspects_table
 

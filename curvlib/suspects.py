@@ -1,7 +1,7 @@
 """Score your own data in one call, and rank the samples most likely mislabeled, duplicated or atypical.
 
 :func:`find_suspects` trains the default preset's model on your labelled data with per-epoch scoring
-(:func:`curvlib.experiments.run_scoring`) and returns :func:`suspects_table`: one row per sample keyed
+(:func:`curvlib.pipeline.run_scoring`) and returns :func:`suspects_table`: one row per sample keyed
 by its index, highest epoch-averaged curvature (Garg et al. 2024) first, with the other scores of the
 run and cleanlab's conventions where they fit: ``given_label``, ``predicted_label``, ``label_score``
 (in [0, 1], lower = more likely a label issue) and a boolean ``is_label_issue`` for the top ``budget``
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataError
-from .experiments import PRESETS, ScoreConfig, run_scoring, with_train
+from .pipeline import PRESETS, ScoreConfig, run_scoring, with_train
 from .results import atomic_write, check_run_dir, mark_pending, write_npz
 from .userdata import dataset_from_arrays
 
@@ -38,7 +38,7 @@ def _top_share(values: np.ndarray, budget: float) -> np.ndarray:
 
 
 def suspects_table(scores: pd.DataFrame, *, rank_by: str = "curvature", budget: float = DEFAULT_BUDGET) -> pd.DataFrame:
-    """Rank a run's ``scores`` table (:func:`curvlib.experiments.scores_table`) by ``rank_by``, highest first.
+    """Rank a run's ``scores`` table (:func:`curvlib.pipeline.scores_table`) by ``rank_by``, highest first.
 
     Contract: one row per sample, indexed by dataset ``index``; columns ``rank`` (1 = most suspicious),
     ``given_label``, ``predicted_label``, ``is_label_issue`` (in the top round(budget · N) by ``rank_by``),
@@ -74,7 +74,7 @@ def find_suspects(
     data, labels=None, *, preset: str = "default", out_dir: str | os.PathLike | None = None, budget: float = DEFAULT_BUDGET,
     rank_by: str = "curvature", device: str = "cpu", **train_changes,
 ) -> pd.DataFrame:
-    """Train and score ``data`` with ``preset`` (:data:`curvlib.experiments.PRESETS`) and rank its samples.
+    """Train and score ``data`` with ``preset`` (:data:`curvlib.pipeline.PRESETS`) and rank its samples.
 
     ``data``: the path of an image folder (one subfolder per class), an ``.npz`` with ``x`` and ``y`` or a
     CSV of ``path,label`` (:func:`curvlib.userdata.load_own_data`); or an image/feature array with

@@ -12,10 +12,10 @@ memorised and keep what generalises. Modes, as in the authors' code (no 1/(1−p
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
 import torch
+from torch import Tensor, nn
 
-from .curvature import _MASK32, _mix32
+from .keyed import index_keys, mix32
 
 __all__ = ["ExampleTiedDropout", "ExampleTiedNet", "with_example_tied_dropout", "tied_masks", "MODES"]
 
@@ -31,9 +31,8 @@ def tied_masks(index: Tensor, channels: int, p_gen: float, p_mem: float, seed: i
         tensor([[1., 1., 1., 1., 1.],
                 [1., 1., 1., 1., 1.]])
     """
-    key = _mix32(torch.tensor(seed & _MASK32, dtype=torch.int64) + 0x1B873593)
-    key = _mix32(key ^ (index.to(torch.int64).cpu() & _MASK32)).view(-1, 1)
-    uniform = _mix32(key ^ torch.arange(channels, dtype=torch.int64).view(1, -1)).double() / 2**32
+    key = index_keys(index, seed, salt=0x1B873593).view(-1, 1)
+    uniform = mix32(key ^ torch.arange(channels, dtype=torch.int64).view(1, -1)).double() / 2**32
     keep = uniform < p_mem
     keep[:, : int(p_gen * channels)] = True
     return keep.float()

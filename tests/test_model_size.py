@@ -1,12 +1,8 @@
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from curvlib import experiments, model_size
-from curvlib.model_size import SizeLadder, bimodality_coefficient, pooled_scale, trajectory_classes
-from curvlib.training import TrainConfig
+from curvlib.model_size import bimodality_coefficient, pooled_scale, trajectory_classes
 
 # Hand-made trajectories, one column each, sizes small -> large.
 HAND = np.array([
@@ -50,30 +46,3 @@ def test_pooled_scale_keeps_a_shared_trend():
     scaled = pooled_scale(values, q=0.0)
     assert scaled.to_numpy().min() == 0 and scaled.to_numpy().max() == 1
     assert (scaled[64] < scaled[8]).all()  # every sample's proxy falls with size, and still does after scaling
-
-
-def test_ladder_reuses_the_ensemble_path_and_teaches_students(tmp_path, monkeypatch):
-    """Two tiny sizes on digits: FZ per size comes from run_feldman_zhang (the one FZ code path), the largest
-    size keeps its logits and teaches the students, and every student run names that teacher."""
-    calls = []
-    real = experiments.run_feldman_zhang
-    monkeypatch.setattr(model_size, "run_feldman_zhang", lambda config, **kw: calls.append(config) or real(config, **kw))
-    data = replace(experiments.PRESETS["digits_quick"], subset=300, noise=0.1)
-    ladder = SizeLadder(data, widths=(4, 32), train=TrainConfig(epochs=3, batch_size=32, score_every=0), n_models=6)
-    fz = model_size.fz_per_size(ladder, cache_dir=tmp_path)
-    students = model_size.distilled_per_size(ladder, cache_dir=tmp_path)
-    assert [c.width for c in calls] == [4, 32, 4, 32]
-    assert "logits" in fz[32].arrays and "logits" not in fz[4].arrays
-    assert all(c.teacher == ladder.fz_config(32) and c.train.lr == ladder.train.lr / 3 for c in calls[2:])
-    assert model_size.fz_trajectories(fz, 0.2).index.tolist() == fz[4].tables["fz"]["index"].tolist()
-    summary = model_size.size_summary(fz)
-    np.testing.assert_allclose(summary.memorization, summary.acc_in - summary.acc_out, atol=1e-12)
-    assert summary.test_accuracy.between(0, 1).all() and len(students[4].tables["fz"]) == 300
-
-
-def test_both_profiles_have_one_clean_then_two_noisy_ladders():
-    """The chapters glue numbers by ladder position: 0 is clean, 1 and 2 carry 10% noise, in both profiles."""
-    for profile in ("quick", "paper"):
-        ladders = list(model_size.book_ladders(profile).values())
-        assert [ladder.data.noise for ladder in ladders] == [0.0, 0.1, 0.1]
-        assert all(list(ladder.widths) == sorted(ladder.widths) for ladder in ladders)

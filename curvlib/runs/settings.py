@@ -1,8 +1,8 @@
 """Runners for the book's settings chapters: how the curvature score depends on h, n and the training
 recipe, why the step h matters with ReLU networks, and the evidence behind the command line's defaults.
 
-Each runner takes frozen :class:`curvlib.experiments.ScoreConfig` objects, caches its runs under
-``cache_dir`` (via :func:`curvlib.experiments.run_scoring` or :func:`curvlib.results.load_or_compute`)
+Each runner takes frozen :class:`curvlib.pipeline.ScoreConfig` objects, caches its runs under
+``cache_dir`` (via :func:`curvlib.pipeline.run_scoring` or :func:`curvlib.results.load_or_compute`)
 and returns a tidy table.
 """
 from __future__ import annotations
@@ -15,17 +15,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .analysis import compare_scores, every_k_curvature
-from .curvature import keyed_rademacher_probes, probe_differences
-from .experiments import ScoreConfig, model_factory, prepare_data, run_scoring, with_train
-from .metrics import auroc
-from .results import RunResult, load_or_compute
-from .training import TrainRecords, train_and_score
+from ..analysis import compare_scores, every_k_curvature
+from ..curvature import keyed_rademacher_probes, probe_differences
+from ..pipeline import ScoreConfig, model_factory, prepare_data, run_scoring, with_train
+from ..metrics import auroc
+from ..results import RunResult, load_or_compute
+from ..training import TrainRecords, train_and_score
 
-__all__ = ["sensitivity_sweep", "finite_difference_profile", "profile_summary", "detection_runs"]
+__all__ = ["run_sensitivity_sweep", "run_finite_difference_profile", "profile_summary", "run_detection_settings"]
 
 
-def sensitivity_sweep(
+def run_sensitivity_sweep(
     base: ScoreConfig, settings: dict[str, dict], *, seeds: list[int], every: tuple[int, ...] = (2, 4),
     memorization: dict[int, pd.Series] | None = None, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu",
 ) -> pd.DataFrame:
@@ -65,7 +65,7 @@ def sensitivity_sweep(
     return pd.DataFrame(rows)
 
 
-def finite_difference_profile(
+def run_finite_difference_profile(
     config: ScoreConfig, hs: tuple[float, ...], *, n_probes: int = 20, cache_dir: str | os.PathLike, data_root=None,
     device: str = "cpu",
 ) -> RunResult:
@@ -101,7 +101,7 @@ def finite_difference_profile(
 
 
 def profile_summary(profile: pd.DataFrame) -> pd.DataFrame:
-    """Per h of a :func:`finite_difference_profile` table: median ``fd_over_h`` of clean and of flipped samples,
+    """Per h of a :func:`run_finite_difference_profile` table: median ``fd_over_h`` of clean and of flipped samples,
     their ratio, and the AUROC of ``fd_over_h`` for the flipped labels."""
     rows = []
     for h, part in profile.groupby("h"):
@@ -112,7 +112,7 @@ def profile_summary(profile: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def detection_runs(
+def run_detection_settings(
     configs: dict[str, ScoreConfig], *, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu"
 ) -> pd.DataFrame:
     """One cached run per labelled config (each with injected noise): how well it detects the flips, and at what cost.

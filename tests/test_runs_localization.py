@@ -3,8 +3,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from curvlib.experiments import ScoreConfig
-from curvlib.localization_runs import (
+from curvlib.pipeline import ScoreConfig
+from curvlib.runs.localization import (
     LocalizationConfig, book_localization, group_accuracy, run_flipping, run_localization, run_retraining, run_tied_dropout,
 )
 from curvlib.training import TrainConfig

@@ -1,6 +1,6 @@
 """Runners for the book's part on where memorization lives (Maini et al. 2023), with curvature beside it.
 
-One :class:`LocalizationConfig` (a scoring experiment of :mod:`curvlib.experiments` plus the settings of
+One :class:`LocalizationConfig` (a scoring experiment of :mod:`curvlib.pipeline` plus the settings of
 the probes) drives four cached results, each computed once and read back:
 
 - :func:`run_localization`: the base run. The model is trained once with per-epoch curvature scoring,
@@ -23,11 +23,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .experiments import ScoreConfig, model_factory, prepare_data, scores_table
-from .localization import GradientAccounting, WeightHistory, flip_example, layer_groups, retrain_group, rewind
-from .results import RunResult, load_or_compute
-from .tied_dropout import with_example_tied_dropout
-from .training import TrainConfig, evaluate, train_and_score
+from ..pipeline import ScoreConfig, model_factory, prepare_data, scores_table
+from ..localization import GradientAccounting, WeightHistory, correct_per_sample, flip_example, layer_groups, retrain_group, rewind
+from ..results import RunResult, load_or_compute
+from ..tied_dropout import with_example_tied_dropout
+from ..training import TrainConfig, evaluate, train_and_score
 
 __all__ = [
     "LocalizationConfig", "run_localization", "trained_model", "run_retraining", "run_flipping", "run_tied_dropout",
@@ -86,14 +86,10 @@ def group_accuracy(correct: np.ndarray, is_noisy: np.ndarray) -> dict[str, float
     return {"clean_acc": float(correct[~is_noisy].mean()), "noisy_acc": float(correct[is_noisy].mean())}
 
 
-def _correct(model, dataset, config: TrainConfig, device) -> np.ndarray:
-    return evaluate(model, dataset, config, epoch=0, with_curvature=False, device=torch.device(device))["correct"]
-
-
 def run_localization(config: LocalizationConfig, *, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu") -> RunResult:
     """The base run: train once with per-epoch scoring, gradient accounting and weight snapshots, then rewind.
 
-    Tables: ``scores`` (per sample, :func:`curvlib.experiments.scores_table`), ``history``, ``accounting``
+    Tables: ``scores`` (per sample, :func:`curvlib.pipeline.scores_table`), ``history``, ``accounting``
     (:meth:`GradientAccounting.table`) and ``rewinding``: one row per (group, epoch e of ``rewind_epochs``)
     with the training set's clean_acc and noisy_acc (flipped samples on their given labels, eval mode) of
     the final model with that group's parameters set back to epoch e. Arrays: the per-epoch records,
@@ -116,7 +112,7 @@ def run_localization(config: LocalizationConfig, *, cache_dir: str | os.PathLike
         rows = []
         for group in layer_groups(model):
             for epoch, weights in sorted(history.weights.items()):
-                correct = _correct(rewind(model, group, weights), train_set, config.data.train, device)
+                correct = correct_per_sample(rewind(model, group, weights), train_set, config.data.train, device=device)
                 rows.append({"group": group.name, "epoch": epoch, **group_accuracy(correct, noisy)})
         tables = {
             "scores": scores_table(records, train_set.y.numpy(), train_set.true_y.numpy()),
@@ -178,8 +174,8 @@ def run_flipping(config: LocalizationConfig, *, cache_dir: str | os.PathLike, da
         ])  # fmt: skip
         probe_train = train_set.select(rng.choice(len(train_set), min(config.flip_eval, len(train_set)), replace=False))
         probe_test = test_set.select(np.arange(min(config.flip_eval, len(test_set))))
-        before_train = _correct(model, probe_train, config.data.train, device).mean()
-        before_test = _correct(model, probe_test, config.data.train, device).mean()
+        before_train = correct_per_sample(model, probe_train, config.data.train, device=device).mean()
+        before_test = correct_per_sample(model, probe_test, config.data.train, device=device).mean()
         rows = []
         for position in tqdm(targets, desc="flip", disable=None):
             rest = rng.choice(np.delete(np.arange(len(train_set)), position), config.flip_batch - 1, replace=False)
@@ -192,8 +188,8 @@ def run_flipping(config: LocalizationConfig, *, cache_dir: str | os.PathLike, da
             rows.append({
                 "index": int(train_set.index[position]), "is_noisy": bool(scores["is_noisy"].iloc[position]), "units": len(outcome.units),
                 "flipped": outcome.flipped, "layers": "|".join(layers), "n_layers": len(layers),
-                "train_drop": before_train - _correct(flipped_model, probe_train, config.data.train, device)[others.numpy()].mean(),
-                "test_drop": before_test - _correct(flipped_model, probe_test, config.data.train, device).mean(),
+                "train_drop": before_train - correct_per_sample(flipped_model, probe_train, config.data.train, device=device)[others.numpy()].mean(),
+                "test_drop": before_test - correct_per_sample(flipped_model, probe_test, config.data.train, device=device).mean(),
                 "curvature": scores["curvature"].iloc[position], "loss": scores["loss_mean"].iloc[position],
             })  # fmt: skip
         return {"flips": pd.DataFrame(rows)}, {}
@@ -225,13 +221,13 @@ def run_tied_dropout(config: LocalizationConfig, *, cache_dir: str | os.PathLike
         summary = []
         for mode in ("train", "test", "drop"):
             net.mode = mode
-            samples[f"correct_{mode}"] = _correct(net, train_set, train_config, device)
+            samples[f"correct_{mode}"] = correct_per_sample(net, train_set, train_config, device=device)
             row = {"model": f"tied, {mode}", **group_accuracy(samples[f"correct_{mode}"], noisy)}
             if mode != "train":
                 # the final epoch's keyed probes, as the base run scored its last epoch
                 final = config.data.train.epochs - 1
                 samples[f"curvature_{mode}"] = evaluate(net, train_set, config.data.train, epoch=final, with_curvature=True, device=torch.device(device))["curvature"]
-                row["test_acc"] = _correct(net, test_set, train_config, device).mean()
+                row["test_acc"] = correct_per_sample(net, test_set, train_config, device=device).mean()
             summary.append(row)
         summary[0]["test_acc"] = summary[1]["test_acc"]
         plain = base.tables["scores"]
