@@ -13,13 +13,16 @@ All are read off the per-epoch records of one run (:class:`curvlib.training.Trai
 - ``aum``: minus the area under the margin, −mean over epochs of (logit of given label − largest other
   logit) (Pleiss et al. 2020).
 - ``grad_norm``: epoch-averaged input-gradient norm ‖∇ₓℓ‖ (from the curvature passes).
+- ``curvature_h<h>``: epoch-averaged curvature at each extra step h of the run (``TrainConfig.extra_h``).
 
 Two more need models of their own: :func:`confident_learning_scores` (K-fold cleanlab) and
 :func:`ssft_scores` (second-split forgetting time).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -29,6 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import IndexedDataset
+from .results import atomic_write
 from .training import TrainConfig, TrainRecords, train_and_score
 
 __all__ = [
@@ -61,8 +65,10 @@ def forgetting_events(correct: np.ndarray) -> np.ndarray:
 
 
 def dynamics_scores(records: TrainRecords) -> dict[str, np.ndarray]:
-    """Every score of :data:`DYNAMICS_SCORES` for each training sample, as arrays [N]."""
+    """Every score of :data:`DYNAMICS_SCORES` for each training sample, as arrays [N], then the epoch-averaged
+    curvature at each extra step (records ``curvature_h<h>``, :func:`curvlib.training.curvature_column`)."""
     train = records.train
+    extra = {name: records.average(name) for name in train if name.startswith("curvature_h")}
     return {
         "curvature": records.average("curvature"),
         "curvature_last": records.last("curvature"),
@@ -74,6 +80,7 @@ def dynamics_scores(records: TrainRecords) -> dict[str, np.ndarray]:
         "forgetting": forgetting_events(train["correct"]),
         "aum": -train["margin"].mean(axis=0),
         "grad_norm": records.average("grad_norm"),
+        **extra,
     }
 
 
@@ -86,15 +93,21 @@ def scores_at_epoch(records: TrainRecords, epoch: int) -> dict[str, np.ndarray]:
     return dynamics_scores(cut)
 
 
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object, so NumPy does not append ".npy" to the temporary name
+        np.save(f, array)
+
+
 def confident_learning_scores(
     dataset: IndexedDataset, make_model: Callable[[], nn.Module], config: TrainConfig, *, folds: int = 5,
-    seed: int = 0, device: str = "cpu",
+    seed: int = 0, device: str = "cpu", checkpoint_dir: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """Confident learning (Northcutt et al. 2021, cleanlab) on K-fold out-of-sample probabilities.
 
     Trains ``folds`` models (``config`` without curvature scoring), each on K−1 folds, predicts the
     held-out fold, then scores 1 − cleanlab's self-confidence label quality of the given label:
-    higher = more likely mislabeled. Returns [N] in dataset order.
+    higher = more likely mislabeled. Returns [N] in dataset order. With ``checkpoint_dir`` each finished
+    fold's held-out probabilities are kept there (``fold-<k>.npy``), so an interrupted call resumes.
     """  # fmt: skip
     from cleanlab.rank import get_label_quality_scores
 
@@ -103,9 +116,15 @@ def confident_learning_scores(
     probs = np.zeros((len(dataset), dataset.num_classes))
     quiet = replace(config, score_every=0)
     for fold, (fit, held) in enumerate(tqdm(list(splitter.split(labels, labels)), desc="confident learning", disable=None)):
+        saved = None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold-{fold}.npy"
+        if saved is not None and saved.exists():
+            probs[held] = np.load(saved)
+            continue
         torch.manual_seed(seed * 1000 + fold)
         records = train_and_score(make_model(), dataset.select(fit), quiet, test_set=dataset.select(held), device=device)
         probs[held] = records.test["probs"][-1]
+        if saved is not None:
+            atomic_write(saved, lambda tmp: _save_npy(tmp, probs[held]))
     return 1.0 - get_label_quality_scores(labels, probs, method="self_confidence")
 
 

@@ -8,6 +8,8 @@ folder) is found before anything is written and ends with one line, ``curvlib <c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,10 +19,10 @@ import torch
 from .data import DATASETS, DataError
 from .distributed import init_from_env, rank_and_world
 from .models import MODELS
-from .pipeline import PRESETS, model_factory, noisy_auroc, prepare_data, run_scoring, with_train
+from .pipeline import PRESETS, data_fingerprint, model_factory, noisy_auroc, prepare_data, run_scoring, with_train
 from .report import write_report
 from .results import check_run_dir
-from .suspects import SUSPECT_SCORES
+from .suspects import DEFAULT_SCORE, FALLBACK_SCORE, SUSPECT_SCORES, default_score
 
 
 class UsageError(Exception):
@@ -76,20 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
         "given label, prediction, score), the score histograms and the training curve of the run in OUT.",
     )  # fmt: skip
     report.add_argument("out", help="folder of a finished `curvlib score` run")
-    report.add_argument("--score", choices=SUSPECT_SCORES, default="curvature", help="ranking score (default: %(default)s)")
+    report.add_argument("--score", choices=SUSPECT_SCORES, help=f"ranking score (default: {DEFAULT_SCORE}, or {FALLBACK_SCORE} for a run scored with --every 0)")
     report.add_argument("--top", type=int, default=32, help="samples shown (default: %(default)s)")
     report.add_argument("--data-root", help="where the run's built-in dataset lies now, if moved")
     return parser
 
 
 def config_from_args(args: argparse.Namespace):
-    """The preset with every option the user gave applied on top (``--data`` takes every sample unless ``--subset``)."""
+    """The preset with every option the user gave applied on top. With ``--data`` every sample is scored with its
+    given label: the preset's subset and injected noise are dropped unless ``--subset`` or ``--noise`` is given."""
     config = PRESETS[args.preset]
     if args.data is not None and args.dataset is not None:
         raise UsageError("--data and --dataset: give one of them, your own data or a built-in dataset")
-    top = {k: getattr(args, k) for k in ("dataset", "noise", "model", "width", "seed") if getattr(args, k) is not None}
-    if args.data is not None:
-        top.update(dataset=str(Path(args.data).expanduser().resolve()), subset=None, test_subset=None)
+    top = {}
+    if args.data is not None:  # your own labels are scored as given: no preset's injected noise, every sample
+        top.update(dataset=str(Path(args.data).expanduser().resolve()), subset=None, test_subset=None, noise=0.0)
+    top.update({k: getattr(args, k) for k in ("dataset", "noise", "model", "width", "seed") if getattr(args, k) is not None})
     if hasattr(args, "subset"):
         top["subset"] = args.subset
     config = replace(config, **top)
@@ -136,6 +140,10 @@ def _setup(args: argparse.Namespace):
         raise UsageError(f"{err.option or source}: {err}") from None
     except (FileNotFoundError, OSError, ValueError) as err:
         raise UsageError(f"{source}: {err}") from None
+    try:
+        check_run_dir(args.out, config.as_dict(), data_fingerprint(config, data[0]))  # the same options, but other data?
+    except ValueError as err:
+        raise UsageError(f"--out {args.out}: {err}") from None
     shape = tuple(data[0].x.shape[1:])
     try:
         with torch.no_grad():
@@ -153,14 +161,37 @@ def _score(args: argparse.Namespace) -> int:
         return 0
     table = result.tables["scores"]
     check = result.meta["memorization_check"]
+    score = default_score(table)
     print(f"wrote {args.out}/scores.csv ({len(table)} samples) and {args.out}/config.json")
     print(f"fitted on the given labels: {check['fitted']:.2%} of training samples")
     if check["advice"]:
         print(f"note: {check['advice']}", file=sys.stderr)
+    if score != DEFAULT_SCORE:
+        print(f"note: no epoch was scored for {DEFAULT_SCORE} (--every 0); the report ranks by {score}", file=sys.stderr)
     if config.noise > 0:
-        print(f"AUROC of curvature for the noisy flag: {noisy_auroc(table):.4f} ({int(table.is_noisy.sum())} noisy samples)")
-    print(f"report: {write_report(args.out, top=args.top, train_set=data[0])}")
+        print(f"AUROC of {score} for the noisy flag: {noisy_auroc(table, score):.4f} ({int(table.is_noisy.sum())} noisy samples)")
+    print(f"report: {write_report(args.out, score=score, top=args.top, train_set=data[0])}")
     return 0
+
+
+@contextlib.contextmanager
+def progress_lines():
+    """While open, send curvlib's INFO lines (one per training epoch, with the time left) to stderr when it is not a
+    terminal, where tqdm's bars do not show: a log file or a CI job then still sees the run advance."""
+    logger = logging.getLogger("curvlib")
+    if sys.stderr.isatty():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             except (FileNotFoundError, ValueError) as err:
                 raise UsageError(f"{args.out}: {err}") from None
             return 0
-        return _score(args)
+        with progress_lines():
+            return _score(args)
     except UsageError as err:
         print(f"curvlib {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ to, and compared against, the original data. Images are normalised per dataset
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 from dataclasses import dataclass
@@ -87,6 +88,24 @@ class IndexedDataset(Dataset):
         return self.x[i], self.y[i], self.index[i]
 
     @property
+    def is_image(self) -> bool:
+        """True for images [N, C, H, W]; False for feature vectors [N, D] (which have no pixels to show)."""
+        return self.x.dim() == 4
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the inputs, given labels and indices: equal for the same data, whatever its source path.
+
+        Example:
+            >>> data.fingerprint() == data.select(range(len(data))).fingerprint()
+            True
+        """
+        digest = hashlib.sha256()
+        for tensor in (self.x.float(), self.y.long(), self.index.long()):
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    @property
     def is_noisy(self) -> Tensor:
         """Boolean mask [N]: the given label differs from the original one."""
         return self.y != self.true_y
@@ -104,7 +123,9 @@ class IndexedDataset(Dataset):
         return IndexedDataset(self.x, y, self.index, self.num_classes, self.name, self.true_y, self.mean, self.std, self.classes)
 
     def pixels(self, positions) -> np.ndarray:
-        """Un-normalised images in [0, 1], shape [k, H, W] or [k, H, W, C], for display."""
+        """Un-normalised images in [0, 1], shape [k, H, W] or [k, H, W, C], for display (images only: see :attr:`is_image`)."""
+        if not self.is_image:
+            raise ValueError(f"{self.name} holds feature vectors of shape {tuple(self.x.shape[1:])}, not images: there are no pixels to show")
         x = self.x[torch.as_tensor(positions, dtype=torch.long)]
         mean = torch.tensor(self.mean).view(1, -1, *([1] * (x.dim() - 2)))
         std = torch.tensor(self.std).view(1, -1, *([1] * (x.dim() - 2)))

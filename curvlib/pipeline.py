@@ -44,7 +44,7 @@ from .results import RunResult, check_run_dir, load_or_compute, mark_pending, sa
 from .training import TrainConfig, TrainRecords, train_and_score
 from .userdata import describe, load_own_data
 
-__all__ = ["ScoreConfig", "PRESETS", "scores_table", "noisy_auroc", "prepare_data", "model_factory", "run_scoring", "with_train"]
+__all__ = ["ScoreConfig", "PRESETS", "scores_table", "noisy_auroc", "prepare_data", "model_factory", "run_scoring", "data_fingerprint", "with_train"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class ScoreConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "ScoreConfig":
         """Inverse of :meth:`as_dict` (e.g. the ``config`` of a run's config.json)."""
-        train = {**values["train"], "milestones": tuple(values["train"]["milestones"])}
+        train = {**values["train"], "milestones": tuple(values["train"]["milestones"]), "extra_h": tuple(values["train"].get("extra_h", ()))}
         return cls(**{**values, "train": TrainConfig(**train)})
 
 
@@ -177,7 +177,8 @@ def run_scoring(
     """Train and score per :class:`ScoreConfig`; cached under ``cache_dir`` or written to ``out_dir``.
 
     With ``cache_dir``: load-or-compute by config hash. With ``out_dir``: checked first
-    (:func:`curvlib.results.check_run_dir`: empty, or a run of the same config), then always computed
+    (:func:`curvlib.results.check_run_dir`: empty, or a run of the same config and, for your own data, the
+    same :func:`data_fingerprint`), then always computed
     (resuming from ``out_dir/checkpoint.pt`` after an interruption) and written there, with what was
     inferred about the data (:func:`curvlib.userdata.describe`), ``data_root`` and the
     :func:`curvlib.analysis.memorization_check` in its config.json. The checkpoint is removed once the
@@ -198,18 +199,26 @@ def run_scoring(
         name = f"{config.dataset}-{config.model}" if config.dataset in DATASETS else f"own-{config.model}"
         return load_or_compute(cache_dir, name, config.as_dict(), compute)
     out_dir = Path(out_dir)
-    check_run_dir(out_dir, config.as_dict())
     data = data or prepare_data(config, data_root)
+    digest = data_fingerprint(config, data[0])
+    check_run_dir(out_dir, config.as_dict(), digest)
     if rank_and_world()[0] == 0:
-        mark_pending(out_dir, config.as_dict())
+        mark_pending(out_dir, config.as_dict(), digest)
     tables, arrays = _compute(config, data, device, out_dir / "checkpoint.pt")
     extra = {
         "data": describe(data[0]), "data_root": None if data_root is None else str(Path(data_root).resolve()),
-        "memorization_check": memorization_check(tables["scores"]),
+        "memorization_check": memorization_check(tables["scores"]), "data_sha256": digest,
     }  # fmt: skip
     result = save_run(out_dir, tables, config.as_dict(), arrays, device=device, extra=extra)
     (out_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
+
+
+def data_fingerprint(config: ScoreConfig, train_set: IndexedDataset) -> str | None:
+    """What identifies a run's data beyond its config: None for a built-in dataset (its name, subset and seed
+    fix it), else the :meth:`~curvlib.data.IndexedDataset.fingerprint` of your own data, so that a run folder is
+    resumed only on the data it was started with, whatever lies at the path now."""
+    return None if config.dataset in DATASETS else train_set.fingerprint()
 
 
 def with_train(config: ScoreConfig, **train_changes) -> ScoreConfig:

@@ -70,10 +70,11 @@ def training_curve(ax, history: pd.DataFrame) -> None:
     ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="center right")
 
 
-def report_figure(images: np.ndarray, titles: list[str], values: np.ndarray, flags, history: pd.DataFrame, *, label: str, ncols: int = 8):
-    """The overview of ``curvlib report``: the top-k images with captions, the score histogram and the
-    training curve, as one Figure."""
-    rows = max(1, int(np.ceil(len(images) / ncols)))
+def report_figure(images: np.ndarray | None, titles: list[str], values: np.ndarray, flags, history: pd.DataFrame, *, label: str, ncols: int = 8):
+    """The overview of ``curvlib report``: the top-k images with captions (none for feature vectors:
+    ``images=None``), the score histogram and the training curve, as one Figure."""
+    images = np.zeros((0, 1, 1)) if images is None else images
+    rows = int(np.ceil(len(images) / ncols))
     fig = plt.figure(figsize=(1.6 * ncols, 1.9 * rows + 3.4))
     grid = fig.add_gridspec(rows + 2, ncols, height_ratios=[1.9] * rows + [0.25, 3.0])
     for i, (img, text) in enumerate(zip(images, titles)):
@@ -84,6 +85,6 @@ def report_figure(images: np.ndarray, titles: list[str], values: np.ndarray, fla
     half = ncols // 2
     score_histogram(fig.add_subplot(grid[rows + 1, :half]), values, flags, label=label)
     training_curve(fig.add_subplot(grid[rows + 1, half:]), history)
-    fig.suptitle(f"top {len(images)} samples by {label}", fontsize=11)
+    fig.suptitle(f"top {len(images)} samples by {label}" if len(images) else f"{label} and the training curve", fontsize=11)
     fig.tight_layout()
     return fig

@@ -22,7 +22,7 @@ from . import plotting
 from .metrics import auroc
 from .pipeline import ScoreConfig, prepare_data
 from .results import atomic_write, load_run
-from .suspects import suspects_table
+from .suspects import default_score, suspects_table
 
 __all__ = ["write_report"]
 
@@ -31,6 +31,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 .grid { display: flex; flex-wrap: wrap; gap: 10px; }
 .card { border: 1px solid #ccc; border-radius: 6px; padding: 6px; width: 132px; font-size: 12px; background: #fafafa; }
 .card img { width: 120px; height: 120px; image-rendering: pixelated; background: #000; display: block; margin: auto; }
+.features { font-family: monospace; font-size: 11px; min-height: 3em; }
 .flag { color: #b35806; font-weight: bold; }
 .warn { border: 2px solid #b35806; background: #fff3e0; padding: 0.6em; border-radius: 6px; }
 table.meta td { padding: 2px 12px 2px 0; }
@@ -55,13 +56,20 @@ def _name(label: int, classes) -> str:
     return f"{label} ({classes[label]})" if classes else str(label)
 
 
-def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: int = 32, data_root=None, train_set=None) -> Path:
+def _feature_summary(values: np.ndarray, shown: int = 3) -> str:
+    """The ``shown`` features of one normalised feature vector farthest from their mean, as "f<j> = z" (z-scores)."""
+    far = np.argsort(-np.abs(values), kind="stable")[:shown]
+    return ", ".join(f"f{j} = {values[j]:+.1f}" for j in far)
+
+
+def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: int = 32, data_root=None, train_set=None) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/report.png`` for a finished ``curvlib score`` run.
 
-    Contract: ranks samples by ``score`` (highest first) and shows the ``top`` first; returns the HTML
-    path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only);
+    Contract: ranks samples by ``score`` (highest first; default :func:`curvlib.suspects.default_score`) and shows
+    the ``top`` first, with their images, or for feature vectors the features farthest from their mean (z-scores);
+    returns the HTML path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only);
     ``train_set``, the run's training data if already loaded, saves reloading it.
-    Raises FileNotFoundError if ``run_dir`` holds no finished run.
+    Raises FileNotFoundError if ``run_dir`` holds no finished run, ValueError if the run has no ``score``.
 
     Example:
         >>> write_report("runs/my_images", top=48)
@@ -73,11 +81,12 @@ def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: i
     scores, history = run.tables["scores"], run.tables["history"]
     if train_set is None:
         train_set, _ = prepare_data(config, data_root or run.meta.get("data_root"))
+    score = score or default_score(scores)
     table = suspects_table(scores, rank_by=score).head(top)
     positions = np.searchsorted(train_set.index.numpy(), table.index.to_numpy())
     if not np.array_equal(train_set.index.numpy()[positions], table.index.to_numpy()):
         raise ValueError(f"the data reloaded for {run_dir} do not match its scores.csv: was the source changed since the run?")
-    pixels = train_set.pixels(positions)
+    pixels = train_set.pixels(positions) if train_set.is_image else None
     classes = train_set.classes
     values = scores[score].to_numpy()
     flags = scores["is_noisy"].to_numpy(dtype=bool)
@@ -106,10 +115,14 @@ def write_report(run_dir: str | os.PathLike, *, score: str = "curvature", top: i
     if flags.any():
         rows.append((f"AUROC of {score} for the {int(flags.sum())} injected flips", f"{auroc(flags, values):.4f}"))
     cards = []
-    for (index, row), img in zip(table.iterrows(), pixels):
+    for k, (index, row) in enumerate(table.iterrows()):
         mismatch = row.predicted_label != row.given_label
+        picture = (
+            f'<img src="{_thumbnail(pixels[k])}" alt="sample {index}">' if pixels is not None
+            else f"<div class=features>{html.escape(_feature_summary(train_set.x[positions[k]].numpy()))}</div>"
+        )
         cards.append(
-            f'<div class="card"><img src="{_thumbnail(img)}" alt="sample {index}">'
+            f'<div class="card">{picture}'
             f"<div><b>#{row['rank']}</b> · index {index}</div>"
             f"<div>given: {html.escape(_name(int(row.given_label), classes))}</div>"
             f"<div{' class=flag' if mismatch else ''}>predicted: {html.escape(_name(int(row.predicted_label), classes))}</div>"

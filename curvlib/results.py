@@ -132,10 +132,12 @@ def save_run(
     return RunResult(dict(tables), dict(arrays or {}), meta)
 
 
-def check_run_dir(directory: str | os.PathLike, config: dict[str, Any]) -> None:
+def check_run_dir(directory: str | os.PathLike, config: dict[str, Any], data_sha256: str | None = None) -> None:
     """Raise ValueError, saying what to do, unless ``directory`` can take a run of ``config``: it is absent
     (and can be created), empty, or holds a finished or interrupted run of the same config (same
-    :func:`config_hash` in its ``config.json`` or :data:`PENDING`), which is then resumed or rewritten."""
+    :func:`config_hash` in its ``config.json`` or :data:`PENDING`) and, when ``data_sha256`` is given (the
+    :meth:`curvlib.data.IndexedDataset.fingerprint` of your own data), of the same data, which is then resumed
+    or rewritten. A run must never resume on other data that happens to lie at the same path."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"output folder {directory} is a file: choose another --out")
@@ -150,9 +152,15 @@ def check_run_dir(directory: str | os.PathLike, config: dict[str, Any]) -> None:
         path = directory / name
         if path.exists():
             try:
-                found = json.loads(path.read_text()).get("config_hash")
+                record = json.loads(path.read_text())
+                found, found_data = record.get("config_hash"), record.get("data_sha256")
             except (ValueError, AttributeError):
-                found = None
+                found, found_data = None, None
+            if found == config_hash(config) and data_sha256 is not None and found_data != data_sha256:
+                raise ValueError(
+                    f"output folder {directory} holds a run of other data with the same options ({name}: data {str(found_data)[:12]}, "
+                    f"this data {str(data_sha256)[:12]}): choose an empty --out, or delete that folder"
+                )
             if found == config_hash(config):
                 return
             raise ValueError(
@@ -162,10 +170,11 @@ def check_run_dir(directory: str | os.PathLike, config: dict[str, Any]) -> None:
     raise ValueError(f"output folder {directory} is not empty and holds no curvlib run: choose an empty --out")
 
 
-def mark_pending(directory: str | os.PathLike, config: dict[str, Any]) -> None:
-    """Create ``directory`` and write its :data:`PENDING` marker (the config and its hash), so that an
-    interrupted run can be recognised, and resumed, by :func:`check_run_dir`."""
-    text = json.dumps({"config_hash": config_hash(config), "config": _jsonable(config)}, indent=2) + "\n"
+def mark_pending(directory: str | os.PathLike, config: dict[str, Any], data_sha256: str | None = None) -> None:
+    """Create ``directory`` and write its :data:`PENDING` marker (the config, its hash and the data's fingerprint),
+    so that an interrupted run can be recognised, and resumed on the same data only, by :func:`check_run_dir`."""
+    record = {"config_hash": config_hash(config), "data_sha256": data_sha256, "config": _jsonable(config)}
+    text = json.dumps(record, indent=2) + "\n"
     atomic_write(Path(directory) / PENDING, lambda tmp: Path(tmp).write_text(text))
 
 

@@ -23,17 +23,26 @@ from .pipeline import PRESETS, ScoreConfig, run_scoring, with_train
 from .results import atomic_write, check_run_dir, mark_pending, write_npz
 from .userdata import dataset_from_arrays
 
-__all__ = ["find_suspects", "suspects_table", "SUSPECT_SCORES", "DEFAULT_BUDGET"]
+__all__ = ["find_suspects", "suspects_table", "default_score", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "FALLBACK_SCORE"]
 
 # Scores shown beside the ranking one (all higher = more suspicious; see curvlib.baselines).
 SUSPECT_SCORES = ("curvature", "loss_mean", "in_confidence", "learning_time", "forgetting", "aum")
 DEFAULT_BUDGET = 0.05  # share of samples flagged by each ``*_is_issue`` column
+DEFAULT_SCORE = "curvature"  # the ranking unless another is asked for (see default_score)
+FALLBACK_SCORE = "loss_mean"  # the ranking of a run that scored no curvature (--every 0)
+
+
+def default_score(scores: pd.DataFrame) -> str:
+    """The score a run's suspects are ranked by unless one is asked for: :data:`DEFAULT_SCORE` if the run computed
+    it, else :data:`FALLBACK_SCORE` (a run with ``score_every=0``, ``--every 0``, scores no curvature)."""
+    return DEFAULT_SCORE if np.isfinite(scores[DEFAULT_SCORE].to_numpy(dtype=float)).any() else FALLBACK_SCORE
 
 
 def _top_share(values: np.ndarray, budget: float) -> np.ndarray:
-    """Boolean mask of the round(budget · N) largest values (ties broken by position)."""
+    """Boolean mask of the round(budget · N) largest values (ties broken by position; NaN is never flagged)."""
     flags = np.zeros(values.size, dtype=bool)
-    flags[np.argsort(-values, kind="stable")[: int(round(budget * values.size))]] = True
+    order = np.argsort(-values, kind="stable")
+    flags[order[np.isfinite(values[order])][: int(round(budget * values.size))]] = True
     return flags
 
 
@@ -54,6 +63,8 @@ def suspects_table(scores: pd.DataFrame, *, rank_by: str = "curvature", budget: 
         raise ValueError(f"unknown score {rank_by!r}; choose one of {[c for c in SUSPECT_SCORES if c in scores.columns]}")
     if not 0 <= budget <= 1:
         raise ValueError(f"budget {budget} is not a share in [0, 1]")
+    if not np.isfinite(scores[rank_by].to_numpy(dtype=float)).any():
+        raise ValueError(f"the run has no {rank_by} values (it scored no curvature: --every 0); rank by another score, e.g. {FALLBACK_SCORE}")
     ranked = scores.sort_values(rank_by, ascending=False, kind="stable").reset_index(drop=True)
     n = len(ranked)
     out = pd.DataFrame({
@@ -72,7 +83,7 @@ def suspects_table(scores: pd.DataFrame, *, rank_by: str = "curvature", budget: 
 
 def find_suspects(
     data, labels=None, *, preset: str = "default", out_dir: str | os.PathLike | None = None, budget: float = DEFAULT_BUDGET,
-    rank_by: str = "curvature", device: str = "cpu", **train_changes,
+    rank_by: str | None = None, device: str = "cpu", **train_changes,
 ) -> pd.DataFrame:
     """Train and score ``data`` with ``preset`` (:data:`curvlib.pipeline.PRESETS`) and rank its samples.
 
@@ -99,12 +110,13 @@ def find_suspects(
             if isinstance(data, (str, os.PathLike)):
                 raise DataError("pass labels only with arrays; a path carries its own labels")
             x, y = np.asarray(data), np.asarray(labels)
-            dataset_from_arrays(x, y, source="arrays")  # check before anything is written
+            digest = dataset_from_arrays(x, y, source="arrays").fingerprint()  # checked before anything is written
             config = replace(config, dataset=str((out / "input.npz").resolve()))
-            check_run_dir(out, config.as_dict())
-            mark_pending(out, config.as_dict())
+            check_run_dir(out, config.as_dict(), digest)  # an interrupted run of other arrays is not resumed
+            mark_pending(out, config.as_dict(), digest)
             atomic_write(out / "input.npz", lambda tmp: write_npz(tmp, {"x": x, "y": y}))
         result = run_scoring(config, out_dir=out, device=device)
-    table = suspects_table(result.tables["scores"], rank_by=rank_by, budget=budget)
+    scores = result.tables["scores"]
+    table = suspects_table(scores, rank_by=rank_by or default_score(scores), budget=budget)
     table.attrs["memorization_check"] = result.meta["memorization_check"]
     return table

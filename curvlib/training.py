@@ -13,6 +13,7 @@ are keyed by (seed, epoch, dataset index), so scores do not depend on batching o
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -28,11 +29,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from .curvature import input_loss_curvature_with_trace, keyed_rademacher_probes
+from .curvature import input_loss_curvature, input_loss_curvature_with_trace, keyed_rademacher_probes
 from .distributed import EpochBatches, barrier, gather_rows, rank_and_world
 from .results import atomic_write
 
-__all__ = ["TrainConfig", "Distillation", "TrainRecords", "scored_epochs", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
+__all__ = ["TrainConfig", "Distillation", "TrainRecords", "curvature_column", "scored_epochs", "progress_line", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
+
+log = logging.getLogger(__name__)
 
 # Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
 TRACKED = ("loss", "correct", "margin", "prob_label", "confidence", "pred", "curvature", "curvature_trace", "grad_norm")
@@ -60,6 +63,7 @@ class TrainConfig:
     chunk_size: int | None = None  # probes per scoring pass (None = all)
     score_test: bool = False  # also score the test set's curvature on scored epochs
     seed: int = 0  # shuffling, augmentation and probe seed
+    extra_h: tuple[float, ...] = ()  # further steps scored with the same probes, recorded as curvature_h<h> (curvature_column)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.score_batch_size < 1:
@@ -70,6 +74,13 @@ class TrainConfig:
             raise ValueError(f"score_every must be >= 0; got {self.score_every}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0; got {self.lr}")
+        if not all(h > 0 for h in (self.h, *self.extra_h)):
+            raise ValueError(f"every step h must be > 0; got h={self.h}, extra_h={self.extra_h}")
+
+    @property
+    def tracked(self) -> tuple[str, ...]:
+        """The per-sample quantities this run records: :data:`TRACKED`, then one curvature column per ``extra_h``."""
+        return (*TRACKED, *(curvature_column(h) for h in self.extra_h))
 
     def scored(self, epoch: int) -> bool:
         """Whether curvature is computed at the end of (0-based) ``epoch``: see :func:`scored_epochs`."""
@@ -99,6 +110,11 @@ class Distillation:
         log_s, log_t = F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1)
         soft = (log_t.exp() * (log_t - log_s)).sum(-1).mean()  # KL written out: vmap has no batching rule for kl_div
         return (1 - self.weight) * F.cross_entropy(student, y) + self.weight * t * t * soft
+
+
+def curvature_column(h: float) -> str:
+    """The record (and scores-table column) of curvature at an extra step h: ``curvature_h<h>``, e.g. ``curvature_h0.001``."""
+    return f"curvature_h{h:g}"
 
 
 def scored_epochs(epochs: int, every: int) -> np.ndarray:
@@ -204,10 +220,11 @@ def evaluate(
     model: nn.Module, dataset: Dataset, config: TrainConfig, *, epoch: int, with_curvature: bool,
     device: torch.device, keep_probs: bool = False, desc: str = "eval",
 ) -> dict[str, np.ndarray]:
-    """One eval-mode, unshuffled pass: per-sample :data:`TRACKED` values of ``dataset`` (and probs if asked).
+    """One eval-mode, unshuffled pass: per-sample values of ``config.tracked`` for ``dataset`` (and probs if asked).
 
     Curvature uses :func:`keyed_rademacher_probes` with seed (config.seed, epoch), so it is a pure
-    function of the model, the sample and its dataset index. A model with ``takes_index = True`` gets the
+    function of the model, the sample and its dataset index; each step of ``config.extra_h`` is scored with
+    the same probes (one more pass for its ∇ₓℓ(x), n for its probes). A model with ``takes_index = True`` gets the
     dataset indices as in training (example-tied dropout's own-mask mode). Under torch.distributed each rank scores
     positions rank, rank + world, … and every rank returns the gathered arrays.
     """  # fmt: skip
@@ -216,7 +233,8 @@ def evaluate(
     loader = DataLoader(shard, batch_size=config.score_batch_size, shuffle=False)
     was_training = model.training
     model.eval()
-    parts: dict[str, list[Tensor]] = {name: [] for name in TRACKED}
+    parts: dict[str, list[Tensor]] = {name: [] for name in config.tracked}
+    curvature_names = ("curvature", "curvature_trace", "grad_norm", *config.tracked[len(TRACKED):])
     probs_parts: list[Tensor] = []
     for x, y, index in tqdm(loader, desc=desc, leave=False, disable=None):
         x, y = x.to(device), y.to(device)
@@ -240,15 +258,41 @@ def evaluate(
             parts["curvature"].append(s.curvature.double())
             parts["curvature_trace"].append(s.trace.double())
             parts["grad_norm"].append(s.grad_norm.double())
+            for h in config.extra_h:
+                extra = input_loss_curvature(
+                    model, x, y, h=h, n_probes=config.n_probes, squared=config.squared, probes=probes, chunk_size=config.chunk_size
+                )  # fmt: skip
+                parts[curvature_column(h)].append(extra.double())
         else:
             nan = torch.full((x.shape[0],), float("nan"), dtype=torch.float64, device=device)
-            for name in ("curvature", "curvature_trace", "grad_norm"):
+            for name in curvature_names:
                 parts[name].append(nan)
     model.train(was_training)
     out = {name: torch.cat(values).cpu().numpy() for name, values in parts.items()}
     if keep_probs:
         out["probs"] = torch.cat(probs_parts).cpu().numpy()
     return gather_rows(out, len(dataset))
+
+
+def progress_line(history: dict[str, np.ndarray], epoch: int, config: TrainConfig) -> str:
+    """One line on a finished (0-based) ``epoch``: its training and scoring seconds, the training accuracy, and
+    the time left, estimated as (mean seconds of the scored / unscored epochs so far) × (such epochs left).
+
+    Logged by :func:`train_and_score` at INFO level on the ``curvlib.training`` logger, for runs whose output
+    is not a terminal (the command line turns it on there; tqdm's bars show progress in a terminal).
+    """
+    scored = scored_epochs(config.epochs, config.score_every)
+    seconds = history["seconds_train"][: epoch + 1] + history["seconds_score"][: epoch + 1]
+    left = 0.0
+    for kind in (True, False):
+        done = seconds[scored[: epoch + 1] == kind]
+        todo = int((scored[epoch + 1 :] == kind).sum())
+        left += todo * (done.mean() if done.size else seconds.mean())
+    return (
+        f"epoch {epoch + 1}/{config.epochs}: train {history['seconds_train'][epoch]:.0f} s, "
+        f"{'score' if scored[epoch] else 'eval'} {history['seconds_score'][epoch]:.0f} s, "
+        f"train accuracy {history['train_acc'][epoch]:.4f}; about {left / 60:.1f} min left"
+    )
 
 
 def lr_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
@@ -305,8 +349,8 @@ def train_and_score(
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     scheduler = lr_scheduler(optimizer, config, steps_per_epoch)
     n, n_test = len(train_set), len(test_set) if test_set is not None else 0
-    train = {name: np.full((config.epochs, n), np.nan) for name in TRACKED}
-    test = {name: np.full((config.epochs, n_test), np.nan) for name in TRACKED} if test_set is not None else {}
+    train = {name: np.full((config.epochs, n), np.nan) for name in config.tracked}
+    test = {name: np.full((config.epochs, n_test), np.nan) for name in config.tracked} if test_set is not None else {}
     if test_set is not None:
         test["probs"] = np.full((config.epochs, n_test, getattr(test_set, "num_classes", 0) or 1), np.nan, np.float32)
     history = {name: np.full(config.epochs, np.nan) for name in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds_train", "seconds_score")}
@@ -344,7 +388,7 @@ def train_and_score(
         tic = time.perf_counter()
         scored = config.scored(epoch)
         row = evaluate(model, train_set, config, epoch=epoch, with_curvature=scored, device=device, desc="score train")
-        for name in TRACKED:
+        for name in config.tracked:
             train[name][epoch] = row[name]
         history["train_loss"][epoch], history["train_acc"][epoch] = row["loss"].mean(), row["correct"].mean()
         if test_set is not None:
@@ -352,13 +396,15 @@ def train_and_score(
                 model, test_set, config, epoch=epoch, with_curvature=scored and config.score_test,
                 device=device, keep_probs=True, desc="score test",
             )  # fmt: skip
-            for name in (*TRACKED, "probs"):
+            for name in (*config.tracked, "probs"):
                 test[name][epoch] = row[name]
             history["test_loss"][epoch], history["test_acc"][epoch] = row["loss"].mean(), row["correct"].mean()
         history["seconds_score"][epoch] = time.perf_counter() - tic
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
 
+        if rank == 0:
+            log.info(progress_line(history, epoch, config))
         if checkpoint is not None and rank == 0:
             state = {
                 "config": asdict(config), "epoch": epoch, "model": model.state_dict(),

@@ -57,8 +57,9 @@ def dataset_from_arrays(x, y, *, source: str = "arrays", classes=None) -> Indexe
     """Check and normalise arrays into an IndexedDataset.
 
     ``x``: images [N, H, W], [N, H, W, C] (C ∈ {1, 3, 4}, NumPy/PIL layout), [N, C, H, W] (C ∈ {1, 3}),
-    or feature vectors [N, D]. Integer pixels are divided by 255; every channel is then normalised with the
-    data's own statistics, x' = (x − mean_c) / std_c (std 1 where a channel is constant). ``y``: integer
+    or feature vectors [N, D]. Integer pixels are divided by 255; every channel (image) or feature (vector) is then
+    normalised with the data's own statistics, x' = (x − mean_c) / std_c (std 1 where it is constant), and those
+    statistics are kept as the dataset's ``mean``/``std``. ``y``: integer
     labels [N] (see the module docstring). ``classes``: optional class names, ``classes[y]``.
 
     Example:
@@ -96,7 +97,7 @@ def dataset_from_arrays(x, y, *, source: str = "arrays", classes=None) -> Indexe
     shape = (1, -1) if values.dim() == 2 else (1, -1, 1, 1)
     normalised = (values - mean.view(shape)) / std.view(shape)
     num_classes = len(classes) if classes is not None else int(labels.max()) + 1
-    stats = (tuple(mean.tolist()), tuple(std.tolist())) if values.dim() == 4 else ((0.0,), (1.0,))
+    stats = (tuple(mean.tolist()), tuple(std.tolist()))  # per channel for images, per feature for vectors
     return IndexedDataset(normalised, labels, torch.arange(len(labels)), num_classes, source, None, *stats, classes)
 
 

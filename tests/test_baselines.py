@@ -52,6 +52,22 @@ def test_confident_learning_finds_flipped_labels():
     assert auroc(mask, scores) > 0.9  # out-of-sample models disagree with wrong labels
 
 
+def test_confident_learning_resumes_from_finished_folds(tmp_path, monkeypatch):
+    """An interrupted call keeps its finished folds: the rerun trains only the missing ones and scores the same."""
+    from curvlib import baselines
+
+    data, _ = _noisy_digits()
+    full = confident_learning_scores(data, _make, CONFIG, folds=3, seed=0, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fold-0.npy", "fold-1.npy", "fold-2.npy"]
+    (tmp_path / "fold-1.npy").unlink()  # as if interrupted while training fold 1
+    trained = []
+    real = baselines.train_and_score
+    monkeypatch.setattr(baselines, "train_and_score", lambda *a, **k: trained.append(1) or real(*a, **k))
+    again = confident_learning_scores(data, _make, CONFIG, folds=3, seed=0, checkpoint_dir=tmp_path)
+    assert len(trained) == 1
+    np.testing.assert_allclose(again, full)
+
+
 def test_ssft_finds_flipped_labels():
     data, mask = _noisy_digits()
     scores = ssft_scores(data, _make, CONFIG, seed=0)

@@ -156,3 +156,59 @@ def test_out_of_another_config_is_refused_and_left_alone(tmp_path, capsys):
 def test_report_of_a_folder_without_a_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no complete run" in capsys.readouterr().err
+
+
+# --- your own data: labels kept, every input kind reported, never resumed on other data ---
+
+def test_own_data_keeps_its_labels_whatever_the_preset(tmp_path):
+    """--preset paper (noise 0.1 on MNIST) with --data scores the user's labels as given, unless --noise is passed."""
+    data = str(_digits_npz(tmp_path / "d.npz"))
+    for preset in ("paper", "mnist_quick", "default"):
+        config = config_from_args(build_parser().parse_args(["score", "--preset", preset, "--data", data, "--out", "o"]))
+        assert config.noise == 0.0 and config.subset is None, preset
+    asked = config_from_args(build_parser().parse_args(["score", "--preset", "paper", "--data", data, "--noise", "0.2", "--out", "o"]))
+    assert asked.noise == 0.2
+    assert config_from_args(build_parser().parse_args(["score", "--preset", "paper", "--out", "o"])).noise == 0.1  # built-in: the preset's
+
+
+def test_feature_vectors_get_a_report_without_images(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 6)), rng.integers(0, 3, 120)
+    np.savez(tmp_path / "features.npz", x=x, y=y)
+    out = tmp_path / "out"
+    assert main(["score", "--data", str(tmp_path / "features.npz"), "--epochs", "2", "--probes", "1", "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert page.count('class="card"') == 32 and "<div class=features>f" in page and 'alt="sample' not in page
+    assert (out / "report.png").stat().st_size > 0
+
+
+def test_every_zero_trains_and_ranks_by_the_loss(tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(["score", "--preset", "digits_quick", "--subset", "300", "--noise", "0.1", "--epochs", "2", "--every", "0", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "AUROC of loss_mean" in captured.out and "the report ranks by loss_mean" in captured.err
+    assert "Top 32 samples by loss_mean" in (out / "report.html").read_text()
+    assert pd.read_csv(out / "scores.csv")["curvature"].isna().all()
+
+
+def test_a_folder_is_never_resumed_on_other_data(tmp_path, capsys):
+    """Same options, other contents at the same path: refused, and the run folder is left as it was."""
+    data = tmp_path / "d.npz"
+    _digits_npz(data)
+    out = tmp_path / "out"
+    args = ["score", "--data", str(data), "--epochs", "1", "--probes", "1", "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    _digits_npz(data, y=np.roll(load_digits_target(), 1))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "holds a run of other data" in err and err.count("\n") == 1
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def load_digits_target():
+    from sklearn.datasets import load_digits
+
+    return load_digits().target

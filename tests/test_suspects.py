@@ -63,3 +63,32 @@ def test_find_suspects_on_arrays_ranks_flipped_labels_first(tmp_path):
     precision = len(flipped & set(table.index[table.is_label_issue])) / 180
     assert precision > 0.6, precision  # far above the 10% of a random ranking
     assert (tmp_path / "run" / "input.npz").exists() and (tmp_path / "run" / "scores.csv").exists()
+
+
+def test_find_suspects_refuses_to_resume_an_interrupted_run_on_other_arrays(tmp_path, monkeypatch):
+    """An interrupted find_suspects run resumes on the same arrays only; other arrays leave its folder untouched."""
+    from curvlib import training
+    from curvlib.data import load_digits
+
+    d = load_digits(train=True)
+    x, y = d.pixels(range(300)), d.y.numpy()[:300]
+    out = tmp_path / "run"
+    real_step, calls = training.sgd_step, {"n": 0}
+
+    def interrupt_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # 3 batches of 128 per epoch: epoch 1 and its checkpoint are done
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "sgd_step", interrupt_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        find_suspects(x, y, out_dir=out, epochs=3, n_probes=1)
+    monkeypatch.setattr(training, "sgd_step", real_step)
+    kept = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "checkpoint.pt" in kept and "input.npz" in kept
+    with pytest.raises(ValueError, match="holds a run of other data"):
+        find_suspects(x[::-1].copy(), y[::-1].copy(), out_dir=out, epochs=3, n_probes=1)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == kept
+    table = find_suspects(x, y, out_dir=out, epochs=3, n_probes=1)  # the same arrays: resumed and finished
+    assert len(table) == 300 and not (out / "checkpoint.pt").exists()

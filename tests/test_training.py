@@ -142,3 +142,16 @@ def test_distillation_loss_by_hand():
     assert Distillation(temperature=t).loss(teacher, y, teacher).item() == pytest.approx(0.0, abs=1e-6)  # w = 1: labels unused
     with pytest.raises(ValueError, match="weight"):
         Distillation(weight=1.5)
+
+
+def test_extra_steps_score_like_their_own_runs(digits):
+    """curvature_h<h> of a run with extra_h equals the curvature of a run whose h is that step: same probes, and
+    training never depends on scoring."""
+    train, _ = digits
+    both = train_and_score(_model(), train, TrainConfig(epochs=3, score_every=2, n_probes=3, h=1e-2, extra_h=(1e-3,)))
+    alone = train_and_score(_model(), train, TrainConfig(epochs=3, score_every=2, n_probes=3, h=1e-3))
+    np.testing.assert_allclose(both.train["curvature_h0.001"], alone.train["curvature"], rtol=1e-5, equal_nan=True)
+    assert not np.allclose(both.average("curvature"), both.average("curvature_h0.001"))  # the steps differ
+    assert "curvature_h0.001" in dynamics_scores(both)
+    with pytest.raises(ValueError, match="h must be > 0"):
+        TrainConfig(extra_h=(0.0,))

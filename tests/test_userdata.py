@@ -82,3 +82,24 @@ def test_labels_beyond_the_class_names(tmp_path):
     np.savez(tmp_path / "a.npz", x=np.zeros((3, 4, 4), np.uint8), y=np.array([0, 1, 5]), classes=np.array(["a", "b", "c"]))
     with pytest.raises(DataError, match="label 5 at sample 2 is out of range for the 3 class names"):
         load_own_data(tmp_path / "a.npz")
+
+
+def test_feature_vectors_record_their_per_feature_normalisation():
+    """Feature vectors are normalised per feature, and that is what the dataset (and a run's config.json) records."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(loc=[0.0, 10.0, -5.0], scale=[1.0, 3.0, 0.5], size=(200, 3))
+    data = dataset_from_arrays(x, rng.integers(0, 2, 200))
+    np.testing.assert_allclose(data.mean, x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(data.std, x.std(axis=0, ddof=1), rtol=1e-4)
+    np.testing.assert_allclose(data.x.numpy() * np.array(data.std) + np.array(data.mean), x, atol=1e-4)
+    assert describe(data)["normalisation"]["mean"] == list(data.mean) and not data.is_image
+    with pytest.raises(ValueError, match="no pixels"):
+        data.pixels([0])
+
+
+def test_fingerprint_follows_the_data_not_the_path():
+    x, y = np.arange(48, dtype=np.uint8).reshape(3, 4, 4), np.array([0, 1, 0])
+    a, b = dataset_from_arrays(x, y, source="one.npz"), dataset_from_arrays(x, y, source="two.npz")
+    assert a.fingerprint() == b.fingerprint()
+    assert dataset_from_arrays(x, np.array([0, 1, 1])).fingerprint() != a.fingerprint()
+    assert dataset_from_arrays(x[::-1].copy(), y[::-1].copy()).fingerprint() != a.fingerprint()
