@@ -171,6 +171,8 @@ def load_image_csv(path: str | os.PathLike) -> IndexedDataset:
     missing = {"path", "label"} - set(table.columns)
     if missing:
         raise DataError(f"{path} has columns {list(table.columns)} but needs 'path' and 'label' (header line 'path,label')")
+    if table.empty:
+        raise DataError(f"{path} lists no images: add one row 'path,label' per image under its header line")
     files = [p if p.is_absolute() else path.parent / p for p in map(Path, table["path"].astype(str))]
     absent = [str(f) for f in files if not f.is_file()]
     if absent:
