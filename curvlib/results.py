@@ -7,6 +7,7 @@ moved into place, so an interrupted write never leaves a half file behind.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -62,7 +63,9 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
+    """HEAD of the repository when first asked in this process (a long run records the code it started with)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
