@@ -10,7 +10,7 @@ export CURVLIB_DATA_ROOT
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 CHAPTERS := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
 
-.PHONY: install browser test test-all book lab bench clean
+.PHONY: install browser test test-all book build-books gpu-results full-results lab bench clean
 
 install: $(VENV)/.installed
 
@@ -25,24 +25,50 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "note: no Chromium (apt-get install chromium); tests/test_report.py's browser test will be skipped"
 
-## make test: unit tests and every notebook executed in the quick profile (slow tests excluded), on two
-## pytest-xdist workers with one torch thread each (tests/conftest.py); a test class (tests/test_notebooks.py) runs on one worker
+## make test: unit tests and every notebook executed twice (quick profile into book/chapters/, the paper profile at
+## smoke scale into book/_smoke/chapters/), on two pytest-xdist workers with one torch thread each (tests/conftest.py;
+## a test class of tests/test_notebooks.py runs on one worker); then both books are built from those outputs with
+## --warningiserror, and the built pages are opened in headless Chromium
 test: install browser
-	$(PY) -m pytest -m "not slow and not gpu" -n 2 --dist loadscope --durations=15
+	rm -rf book/_build book/_smoke
+	$(PY) -m pytest -m "not slow and not gpu and not book" -n 2 --dist loadscope --durations=15
+	$(MAKE) --no-print-directory build-books
+	$(PY) -m pytest -m book
 
 ## make test-all: everything, slow tests included
 test-all: install
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not book"
 
-## make book: execute the notebooks with papermill (PROFILE=quick|paper), then build the website
+## make book: execute the notebooks whose notebook, library code or committed results changed since their last
+## execution (PROFILE=quick|paper), then build the website
 book: install
-	@mkdir -p book/chapters
-	@for nb in $(NOTEBOOKS); do \
-		echo "== executing $$nb (profile=$(PROFILE))"; \
-		$(PY) -m papermill --cwd notebooks -p profile $(PROFILE) "$$nb" "book/chapters/$$(basename $$nb)" --log-level WARNING || exit 1; \
-	done
+	$(PY) book/execute.py --profile $(PROFILE) --out book/chapters $(NOTEBOOKS)
 	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going --quiet
 	@echo "The book is at $(abspath book/_build/html/index.html)"
+
+## both books from the chapters make test executed (no second execution): book/_build and book/_smoke/_build
+build-books:
+	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going --quiet
+	mkdir -p book/_smoke
+	cp book/_config.yml book/_toc.yml book/*.md book/_smoke/
+	$(VENV)/bin/jupyter-book build book/_smoke --warningiserror --keep-going --quiet
+
+## make gpu-results: the one prepared call for a lent GPU (at most 9 minutes on one H100/H200): the curvature
+## throughput benchmark at the paper's widths (benchmarks/results/curvature_throughput_cuda.json), then the paper
+## profile's MNIST run with 10% flipped labels (pre-activation ResNet18 on all 60,000 images, 30 epochs; see
+## curvlib.runs.full_data.GPU_RUNS) into results/full/; it resumes from its checkpoints if the call is cut.
+## DEVICE=cpu SMOKE=1 OUT=dir runs the same code path at toy sizes on a CPU (tests/test_gpu_results.py does).
+DEVICE ?= cuda
+OUT ?= .
+gpu-results: install
+	$(PY) benchmarks/bench_curvature.py --device $(DEVICE) $(if $(SMOKE),--repeats 1 --out $(OUT)/benchmarks,)
+	$(PY) -m curvlib.runs.full_data mnist-noise10-paper --device $(DEVICE) --cache-dir $(OUT)/results/cache \
+		$(if $(SMOKE),--smoke --out $(OUT)/results/full,)
+
+## make full-results: compute (or resume) the full-data runs of the book's "At full scale" chapter and write their
+## committed results to results/full/ (hours on a 2-core CPU; see curvlib/runs/full_data.py)
+full-results: install
+	$(PY) -m curvlib.runs.full_data
 
 ## make lab: JupyterLab on the notebooks
 lab: install
@@ -57,4 +83,4 @@ bench: install
 	$(PY) benchmarks/bench_size_ladder.py
 
 clean:
-	rm -rf book/_build book/chapters .pytest_cache
+	rm -rf book/_build book/chapters book/_smoke .pytest_cache

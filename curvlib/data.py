@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import pickle
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from .compat import import_torchvision
 __all__ = [
     "IndexedDataset", "ImageFolderDataset", "resolve_data_root", "read_idx", "load_mnist", "load_fashion_mnist",
     "load_cifar", "load_imagenet_folder", "load_digits", "make_toy_two_class", "load_dataset", "stratified_subset",
-    "inject_label_noise", "inject_conflicting_duplicates", "take_subset", "NORMALIZATION", "DATASETS", "DataError", "DEBIAN_FASHION_MNIST",
+    "inject_label_noise", "inject_conflicting_duplicates", "take_subset", "load_label_errors", "NORMALIZATION", "DATASETS", "DataError",
+    "DEBIAN_FASHION_MNIST",
 ]  # fmt: skip
 
 # Per-channel (mean, std) of the training split in [0, 1] pixel units.
@@ -423,6 +425,25 @@ def inject_conflicting_duplicates(dataset: IndexedDataset, k: int, seed: int) ->
         dataset.classes,
     )
     return merged, np.stack([dataset.index[pos].numpy(), new_index.numpy()], axis=1)
+
+
+def load_label_errors(root: str | os.PathLike | None = None, name: str = "mnist") -> dict[str, np.ndarray]:
+    """Known real label errors of a training split: ``<root>/label_errors/<name>_train.json`` with lists of dataset
+    indices under "blatant" and "less_blatant" (the MNIST list of the confident-learning authors, checked by eye).
+
+    Returns {"blatant": indices, "less_blatant": indices, "all": both, sorted}; FileNotFoundError names the file.
+
+    Example:
+        >>> errors = load_label_errors("../shared/data")
+        >>> len(errors["all"])
+        20
+    """
+    path = resolve_data_root(root) / "label_errors" / f"{name}_train.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the known label errors of {name} are read from <data_root>/label_errors/")
+    found = json.loads(path.read_text())
+    lists = {key: np.asarray(sorted(found.get(key, [])), dtype=int) for key in ("blatant", "less_blatant")}
+    return {**lists, "all": np.sort(np.concatenate(list(lists.values())))}
 
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "digits", "imagenet")

@@ -18,18 +18,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataError
-from .pipeline import PRESETS, ScoreConfig, run_scoring, with_train
+from .data import DataError, IndexedDataset
+from .memorization import find_conflicting_duplicates
+from .pipeline import PRESETS, ScoreConfig, prepare_data, run_scoring, with_train
 from .results import atomic_write, check_run_dir, mark_pending, write_npz
 from .userdata import dataset_from_arrays
 
-__all__ = ["find_suspects", "suspects_table", "default_score", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "FALLBACK_SCORE"]
+__all__ = ["find_suspects", "suspects_table", "suspect_kinds", "conflicting_duplicate_pairs", "default_score", "KINDS", "WHAT_TO_CHECK", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "FALLBACK_SCORE"]
 
 # Scores shown beside the ranking one (all higher = more suspicious; see curvlib.baselines).
 SUSPECT_SCORES = ("curvature", "loss_mean", "in_confidence", "learning_time", "forgetting", "aum")
 DEFAULT_BUDGET = 0.05  # share of samples flagged by each ``*_is_issue`` column
 DEFAULT_SCORE = "curvature"  # the ranking unless another is asked for (see default_score)
 FALLBACK_SCORE = "loss_mean"  # the ranking of a run that scored no curvature (--every 0)
+KINDS = ("likely mislabeled", "conflicting duplicate", "atypical")  # the paper's three kinds of high-curvature samples
+WHAT_TO_CHECK = {
+    "likely mislabeled": "the model predicts another class: look at the image; if it shows the predicted class, fix the label",
+    "conflicting duplicate": "the same image is in the data again with another label (duplicate_of): keep one copy and one label",
+    "atypical": "the model agrees with the label: check that this unusual example is valid; keep it if so (a rare case, not an error)",
+}
 
 
 def default_score(scores: pd.DataFrame) -> str:
@@ -46,13 +53,57 @@ def _top_share(values: np.ndarray, budget: float) -> np.ndarray:
     return flags
 
 
-def suspects_table(scores: pd.DataFrame, *, rank_by: str = "curvature", budget: float = DEFAULT_BUDGET) -> pd.DataFrame:
+def conflicting_duplicate_pairs(dataset: IndexedDataset, tolerance: float = 0.02) -> pd.DataFrame:
+    """Pairs of (near-)identical inputs with different given labels, by dataset index: columns ``first``,
+    ``second`` (dataset indices), ``distance``. Images are compared in pixels (mean absolute difference of the
+    [0, 1] pixels at most ``tolerance``: :func:`curvlib.memorization.find_conflicting_duplicates`); feature vectors
+    only when exactly equal (their units are the data's own, so no tolerance is meaningful)."""
+    if dataset.is_image:
+        pixels = dataset.pixels(np.arange(len(dataset)))
+    else:
+        pixels, tolerance = dataset.x.numpy()[:, None, :], 0.0
+    pairs = find_conflicting_duplicates(pixels, dataset.y.numpy(), tolerance=tolerance)
+    index = dataset.index.numpy()
+    return pd.DataFrame({"first": index[pairs["first"].to_numpy(dtype=int)], "second": index[pairs["second"].to_numpy(dtype=int)],
+                         "distance": pairs["distance"].to_numpy()})  # fmt: skip
+
+
+def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None) -> pd.DataFrame:
+    """Which of the paper's three kinds each sample of a :func:`suspects_table` most likely is, and what to check.
+
+    Contract, per row: ``duplicate_of`` is the dataset index of a (near-)identical sample with another label
+    (from ``duplicates``, :func:`conflicting_duplicate_pairs`; -1 if none); ``kind`` is "conflicting duplicate"
+    if it has one, else "likely mislabeled" if the model's prediction after the last epoch differs from the given
+    label, else "atypical" (high score, label agreed); ``what_to_check`` is :data:`WHAT_TO_CHECK` of the kind.
+    The boolean columns ``is_conflicting_duplicate`` (every sample in a pair, whatever its score),
+    ``is_likely_mislabeled`` and ``is_atypical`` (among the flagged ``is_label_issue`` rows) mark the suspects.
+    """
+    partner = pd.Series(-1, index=table.index, dtype=int)
+    if duplicates is not None and len(duplicates):
+        both = pd.concat([duplicates.set_axis(["a", "b", "d"], axis=1), duplicates[["second", "first", "distance"]].set_axis(["a", "b", "d"], axis=1)])
+        both = both.sort_values("d", kind="stable").drop_duplicates("a").set_index("a")["b"]
+        partner.loc[both.index.intersection(table.index)] = both.loc[both.index.intersection(table.index)].to_numpy()
+    duplicate = partner.to_numpy() >= 0
+    mislabeled = ~duplicate & (table["predicted_label"].to_numpy() != table["given_label"].to_numpy())
+    kind = np.where(duplicate, KINDS[1], np.where(mislabeled, KINDS[0], KINDS[2]))
+    flagged = table["is_label_issue"].to_numpy(dtype=bool)
+    return pd.DataFrame({
+        "kind": kind, "duplicate_of": partner.to_numpy(), "is_likely_mislabeled": flagged & (kind == KINDS[0]),
+        "is_conflicting_duplicate": duplicate, "is_atypical": flagged & (kind == KINDS[2]),
+        "what_to_check": [WHAT_TO_CHECK[k] for k in kind],
+    }, index=table.index)  # fmt: skip
+
+
+def suspects_table(
+    scores: pd.DataFrame, *, rank_by: str = "curvature", budget: float = DEFAULT_BUDGET, duplicates: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Rank a run's ``scores`` table (:func:`curvlib.pipeline.scores_table`) by ``rank_by``, highest first.
 
     Contract: one row per sample, indexed by dataset ``index``; columns ``rank`` (1 = most suspicious),
     ``given_label``, ``predicted_label``, ``is_label_issue`` (in the top round(budget · N) by ``rank_by``),
     ``label_score`` = 1 − (rank − 1)/(N − 1) of ``rank_by`` (cleanlab's direction: lower = more likely an
-    issue), then each score of :data:`SUSPECT_SCORES` with ``<score>_is_issue`` at the same budget, and
+    issue), the kind of suspect and what to check (:func:`suspect_kinds`, with the conflicting ``duplicates``
+    pairs if given), then each score of :data:`SUSPECT_SCORES` with ``<score>_is_issue`` at the same budget, and
     ``true_label``/``is_noisy`` where noise was injected.
 
     Example:
@@ -72,6 +123,7 @@ def suspects_table(scores: pd.DataFrame, *, rank_by: str = "curvature", budget: 
         "is_label_issue": _top_share(ranked[rank_by].to_numpy(), budget),
         "label_score": 1 - np.arange(n) / max(n - 1, 1),
     }, index=pd.Index(ranked["index"].to_numpy(), name="index"))  # fmt: skip
+    out = out.join(suspect_kinds(out, duplicates))
     for name in dict.fromkeys((rank_by, *SUSPECT_SCORES)):
         if name in ranked.columns:
             out[name] = ranked[name].to_numpy()
@@ -93,7 +145,8 @@ def find_suspects(
     preset's :class:`curvlib.training.TrainConfig` fields (e.g. ``epochs=60``). With ``out_dir`` the run is
     written there (scores.csv, config.json…, for ``curvlib report``; arrays are kept as ``input.npz``); it
     resumes after an interruption. Injected noise and subsets are off: every given sample is scored.
-    Returns :func:`suspects_table`; ``table.attrs["memorization_check"]`` says whether the model memorised
+    Returns :func:`suspects_table` with the kind of each suspect (:func:`suspect_kinds`, duplicates found by
+    :func:`conflicting_duplicate_pairs`); ``table.attrs["memorization_check"]`` says whether the model memorised
     its training set (below 99% the ranking is not the paper's memorization score; it can still rank well).
 
     Example:
@@ -115,8 +168,9 @@ def find_suspects(
             check_run_dir(out, config.as_dict(), digest)  # an interrupted run of other arrays is not resumed
             mark_pending(out, config.as_dict(), digest)
             atomic_write(out / "input.npz", lambda tmp: write_npz(tmp, {"x": x, "y": y}))
-        result = run_scoring(config, out_dir=out, device=device)
+        prepared = prepare_data(config)
+        result = run_scoring(config, out_dir=out, device=device, data=prepared)
     scores = result.tables["scores"]
-    table = suspects_table(scores, rank_by=rank_by or default_score(scores), budget=budget)
+    table = suspects_table(scores, rank_by=rank_by or default_score(scores), budget=budget, duplicates=conflicting_duplicate_pairs(prepared[0]))
     table.attrs["memorization_check"] = result.meta["memorization_check"]
     return table

@@ -1,6 +1,8 @@
 import gzip
+import os
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +167,22 @@ def test_truncated_gzip_and_subset_larger_than_the_data(idx_root):
     with pytest.raises(data.DataError, match="subset 40 is not in \\[1, 30\\]") as err:
         data.take_subset(data.load_fashion_mnist(idx_root), 40, seed=0)
     assert err.value.option == "--subset"
+
+
+def test_known_label_errors(tmp_path):
+    (tmp_path / "label_errors").mkdir()
+    (tmp_path / "label_errors" / "mnist_train.json").write_text('{"blatant": [9, 3], "less_blatant": [5], "caveat": "x"}')
+    errors = data.load_label_errors(tmp_path)
+    assert errors["blatant"].tolist() == [3, 9] and errors["all"].tolist() == [3, 5, 9]
+    with pytest.raises(FileNotFoundError, match="label_errors"):
+        data.load_label_errors(tmp_path, "fashion_mnist")
+
+
+def test_the_shipped_mnist_errors_are_real_mnist_indices():
+    root = os.environ.get("CURVLIB_DATA_ROOT")
+    if root is None or not (Path(root) / "label_errors").exists():
+        pytest.skip("needs the shared data (CURVLIB_DATA_ROOT)")
+    errors = data.load_label_errors(root)
+    mnist = data.load_mnist(root)
+    assert len(errors["all"]) == 20 and errors["all"].max() < len(mnist)
+    assert mnist.y[40144].item() == 5 and mnist.y[59915].item() == 4  # the README's examples: a 3 labelled 5, a 7 labelled 4

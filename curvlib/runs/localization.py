@@ -63,14 +63,14 @@ def book_localization(profile: str, dataset: str, seed: int = 0) -> Localization
     1,000 test images; curvature is scored every epoch for seed 0 only (the seed the curvature joins use:
     scoring is most of a run's time on a CPU). ``paper``: Maini et al.'s ResNet-9 (width 64) on the full training set ("mnist" or
     "cifar10"), 50 epochs, one-cycle with peak lr 0.1 at epoch 10, batch 512, weight decay 5e-4, example-tied
-    dropout after the 2nd and 3rd stages."""
+    dropout after the 2nd and 3rd stages. ``seed`` seeds everything: subset, noise, initialisation, shuffling and probes."""
     if profile == "quick":
         epochs = 50 if dataset == "fashion_mnist" else 30  # Fashion-MNIST fits only ~80% of its flipped labels in 30
-        train = TrainConfig(epochs=epochs, batch_size=64, lr=0.1, schedule="onecycle", score_every=1 if seed == 0 else 0)
+        train = TrainConfig(epochs=epochs, batch_size=64, lr=0.1, schedule="onecycle", score_every=1 if seed == 0 else 0, seed=seed)
         data = ScoreConfig(dataset=dataset, subset=2000, model="mlp", width=256, train=train, seed=seed, test_subset=1000)
         return LocalizationConfig(data, rewind_epochs=(0, 1, 2, 5, 10, epochs))
     if profile == "paper":
-        train = TrainConfig(epochs=50, batch_size=512, lr=0.1, weight_decay=5e-4, schedule="onecycle", score_every=1, score_batch_size=512)
+        train = TrainConfig(epochs=50, batch_size=512, lr=0.1, weight_decay=5e-4, schedule="onecycle", score_every=1, score_batch_size=512, seed=seed)
         data = ScoreConfig(dataset=dataset, subset=None, model="resnet9", width=64, train=train, seed=seed)
         retrain = TrainConfig(epochs=20, batch_size=512, lr=0.05, weight_decay=5e-4, schedule="onecycle", score_every=0, score_batch_size=512)
         return LocalizationConfig(
