@@ -56,6 +56,10 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, *, force: bool = Fa
     )  # fmt: skip
     executed = json.loads(out.read_text())
     executed.setdefault("metadata", {})["curvlib"] = {"stamp": expected, "parameters": parameters}
+    for cell in executed["cells"]:  # papermill's copy of the parameters: folded like the other bookkeeping
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
     out.write_text(json.dumps(executed, indent=1, ensure_ascii=False) + "\n")
     return time.perf_counter() - tic
 
