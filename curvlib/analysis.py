@@ -16,7 +16,7 @@ from .training import TrainRecords, scored_epochs
 
 __all__ = [
     "curvature_dynamics", "turning_points", "every_k_curvature", "held_out_halves", "calibration_by_epoch", "calibration_at_epochs",
-    "compare_scores", "cheapest_within", "cost_table", "mispredicted_in_top", "binned_means", "memorization_check",
+    "compare_scores", "cheapest_within", "cost_table", "mispredicted_in_top", "binned_means", "known_errors_ranking", "memorization_check",
     "STOPS", "MEMORIZED",
 ]  # fmt: skip
 
@@ -224,6 +224,29 @@ def binned_means(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> pd.DataFram
     frame = pd.DataFrame({"x": x[keep], "y": y[keep], "bin": np.digitize(x[keep], edges)})
     out = frame.groupby("bin").agg(x=("x", "mean"), y=("y", "mean"), y_sem=("y", "sem"), n=("y", "size"))
     return out.reset_index(drop=True)
+
+
+def known_errors_ranking(table: pd.DataFrame, known: np.ndarray, scores: list[str], tops: tuple[int, ...] = (100, 1000)) -> pd.DataFrame:
+    """How each score of a ``scores`` table ranks a list of known (real) label errors given by dataset index.
+
+    Contract: one row per score (higher = more suspicious, ties broken by table order): ``in top <k>`` = how many of
+    the ``known`` indices rank among its k highest for each k in ``tops``, and ``auroc`` for the known errors
+    against every other sample. Indices of ``known`` missing from the table raise ValueError.
+
+    Example:
+        >>> known_errors_ranking(run.tables["scores"], load_label_errors()["all"], ["curvature", "loss_mean"])
+    """
+    index = table["index"].to_numpy()
+    flags = np.isin(index, known)
+    if flags.sum() != len(np.unique(known)):
+        raise ValueError(f"{len(np.unique(known)) - int(flags.sum())} known errors are not in the table: was it a subset?")
+    rows = []
+    for score in scores:
+        order = np.argsort(-table[score].to_numpy(dtype=float), kind="stable")
+        rank = np.empty(len(order), dtype=int)
+        rank[order] = np.arange(1, len(order) + 1)
+        rows.append({"score": score, **{f"in top {k:,}": int((rank[flags] <= k).sum()) for k in tops}, "auroc": auroc(flags, table[score].to_numpy())})
+    return pd.DataFrame(rows).set_index("score")
 
 
 MEMORIZED = 0.99  # share of training samples fitted on their given labels below which curvature is weak

@@ -22,7 +22,7 @@ from . import plotting
 from .metrics import auroc
 from .pipeline import ScoreConfig, prepare_data
 from .results import atomic_write, load_run
-from .suspects import default_score, suspects_table
+from .suspects import KINDS, WHAT_TO_CHECK, conflicting_duplicate_pairs, default_score, suspects_table
 
 __all__ = ["write_report"]
 
@@ -32,6 +32,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 .card { border: 1px solid #ccc; border-radius: 6px; padding: 6px; width: 132px; font-size: 12px; background: #fafafa; }
 .card img { width: 120px; height: 120px; image-rendering: pixelated; background: #000; display: block; margin: auto; }
 .features { font-family: monospace; font-size: 11px; min-height: 3em; }
+.pair { display: flex; gap: 4px; border: 1px dashed #b35806; border-radius: 6px; padding: 4px; }
 .flag { color: #b35806; font-weight: bold; }
 .warn { border: 2px solid #b35806; background: #fff3e0; padding: 0.6em; border-radius: 6px; }
 table.meta td { padding: 2px 12px 2px 0; }
@@ -82,12 +83,47 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
     if train_set is None:
         train_set, _ = prepare_data(config, data_root or run.meta.get("data_root"))
     score = score or default_score(scores)
-    table = suspects_table(scores, rank_by=score).head(top)
-    positions = np.searchsorted(train_set.index.numpy(), table.index.to_numpy())
-    if not np.array_equal(train_set.index.numpy()[positions], table.index.to_numpy()):
+    if not np.array_equal(np.sort(train_set.index.numpy()), np.sort(scores["index"].to_numpy())):
         raise ValueError(f"the data reloaded for {run_dir} do not match its scores.csv: was the source changed since the run?")
+    full = suspects_table(scores, rank_by=score, duplicates=conflicting_duplicate_pairs(train_set))
+    table = full.head(top)
+    position = dict(zip(train_set.index.numpy().tolist(), range(len(train_set))))
+    positions = np.array([position[i] for i in table.index], dtype=int)
     pixels = train_set.pixels(positions) if train_set.is_image else None
     classes = train_set.classes
+
+    def picture(index: int) -> str:
+        """The image of a sample as a data URI tag, or for a feature vector its most extreme features."""
+        if train_set.is_image:
+            return f'<img src="{_thumbnail(train_set.pixels([position[index]])[0])}" alt="sample {index}">'
+        return f"<div class=features>{html.escape(_feature_summary(train_set.x[position[index]].numpy()))}</div>"
+
+    def card(index: int, row, css: str = "card") -> str:
+        mismatch = row.predicted_label != row.given_label
+        return (
+            f'<div class="{css}">{picture(index)}'
+            f"<div><b>#{row['rank']}</b> · index {index}</div>"
+            f"<div>given: {html.escape(_name(int(row.given_label), classes))}</div>"
+            f"<div{' class=flag' if mismatch else ''}>predicted: {html.escape(_name(int(row.predicted_label), classes))}</div>"
+            f"<div>{score}: {row[score]:.4g}</div>"
+            + (f"<div class=flag>injected flip (was {int(row.true_label)})</div>" if row.get("is_noisy", False) else "")
+            + "</div>"
+        )
+
+    sections = []
+    for kind, column in zip(KINDS, ("is_likely_mislabeled", "is_conflicting_duplicate", "is_atypical")):
+        rows = full[full[column].to_numpy(dtype=bool)]
+        if kind == KINDS[1]:  # each pair once, the two images side by side
+            rows = rows[rows.index < rows.duplicate_of]
+            cards = [f'<div class="pair">{card(i, r, "card k")}{card(int(r.duplicate_of), full.loc[int(r.duplicate_of)], "card k")}</div>'
+                     for i, r in rows.head(top).iterrows()]  # fmt: skip
+        else:
+            cards = [card(i, r, "card k") for i, r in rows.head(top).iterrows()]
+        shown = f"{min(len(rows), top)} of {len(rows)} shown" if len(rows) else "none found"
+        sections.append(
+            f'<h2 id="{kind.replace(" ", "-")}">{kind.capitalize()} ({shown})</h2><p>What to check: {html.escape(WHAT_TO_CHECK[kind])}.</p>'
+            f'<div class="grid">{"".join(cards)}</div>'
+        )
     values = scores[score].to_numpy()
     flags = scores["is_noisy"].to_numpy(dtype=bool)
 
@@ -114,22 +150,7 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
     ]  # fmt: skip
     if flags.any():
         rows.append((f"AUROC of {score} for the {int(flags.sum())} injected flips", f"{auroc(flags, values):.4f}"))
-    cards = []
-    for k, (index, row) in enumerate(table.iterrows()):
-        mismatch = row.predicted_label != row.given_label
-        picture = (
-            f'<img src="{_thumbnail(pixels[k])}" alt="sample {index}">' if pixels is not None
-            else f"<div class=features>{html.escape(_feature_summary(train_set.x[positions[k]].numpy()))}</div>"
-        )
-        cards.append(
-            f'<div class="card">{picture}'
-            f"<div><b>#{row['rank']}</b> · index {index}</div>"
-            f"<div>given: {html.escape(_name(int(row.given_label), classes))}</div>"
-            f"<div{' class=flag' if mismatch else ''}>predicted: {html.escape(_name(int(row.predicted_label), classes))}</div>"
-            f"<div>{score}: {row[score]:.4g}</div>"
-            + (f"<div class=flag>injected flip (was {int(row.true_label)})</div>" if row.get("is_noisy", False) else "")
-            + "</div>"
-        )
+    cards = [card(index, row) for index, row in table.iterrows()]
     warning = f'<p class="warn">Note: {html.escape(check["advice"])}.</p>' if check.get("advice") else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>curvlib report: {html.escape(str(data.get('source', run_dir.name)))}</title>
@@ -139,6 +160,12 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
 Predictions in <span class="flag">orange</span> differ from the given label.</p>
 {warning}
 <div class="grid">{''.join(cards)}</div>
+<h1>The paper's three kinds of suspects</h1>
+<p>Among the top {int(full.is_label_issue.sum())} by {score} (the table's <code>is_label_issue</code>): samples the model
+predicts as another class (likely mislabeled) and samples whose label it agrees with (atypical); and every pair of
+(near-)identical images that carry different labels (conflicting duplicates), whatever their score. The table
+(<code>kind</code>, <code>duplicate_of</code>, <code>what_to_check</code>) has the same for every sample.</p>
+{''.join(sections)}
 <h2>Scores and training</h2>
 <img src="{charts}" alt="score histogram and training curve" style="max-width: 100%">
 <h2>Run</h2>

@@ -149,10 +149,12 @@ class TrainRecords:
     test: dict[str, np.ndarray] = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def average(self, name: str, epochs: np.ndarray | None = None) -> np.ndarray:
-        """Mean over the epochs at which ``name`` was recorded (NaN epochs skipped), shape [N];
-        ``epochs``, a boolean mask [E], restricts the mean to those epochs (e.g. :func:`scored_epochs`)."""
-        values = self.train[name] if epochs is None else self.train[name][np.asarray(epochs, dtype=bool)]
+    def average(self, name: str, epochs: np.ndarray | None = None, *, split: str = "train") -> np.ndarray:
+        """Mean over the epochs at which ``name`` was recorded (NaN epochs skipped; NaN if none), shape [N];
+        ``epochs``, a boolean mask [E], restricts the mean to those epochs (e.g. :func:`scored_epochs`);
+        ``split="test"`` averages the test records."""
+        records = self.train if split == "train" else self.test
+        values = records[name] if epochs is None else records[name][np.asarray(epochs, dtype=bool)]
         counted = np.isfinite(values).sum(axis=0)
         return np.where(counted > 0, np.nansum(values, axis=0) / np.maximum(counted, 1), np.nan)
 

@@ -119,3 +119,14 @@ def test_turning_points_of_a_dynamics_table():
     out = analysis.turning_points(dynamics)
     assert out == {"peak_epoch": 2, "epochs": 4, "peak_over_last": 2.0, "noisy_over_clean_at_peak": 3.0,
                    "noisy_fitted_at_peak": 0.25, "best_test_loss_epoch": 3, "test_over_clean_last": 10.0}  # fmt: skip
+
+
+def test_known_errors_ranking_counts_ranks_and_auroc():
+    from curvlib.analysis import known_errors_ranking
+
+    table = pd.DataFrame({"index": np.arange(10, 20), "a": np.arange(10.0), "b": -np.arange(10.0)})
+    out = known_errors_ranking(table, np.array([19, 18, 10]), ["a", "b"], tops=(1, 3))
+    assert out.loc["a", "in top 1"] == 1 and out.loc["a", "in top 3"] == 2 and out.loc["b", "in top 1"] == 1
+    assert out.loc["a", "auroc"] == pytest.approx(14 / 21)  # 19 and 18 beat all 7 others, 10 beats none
+    with pytest.raises(ValueError, match="not in the table"):
+        known_errors_ranking(table, np.array([5]), ["a"])

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from curvlib.analysis import memorization_check
 from curvlib.suspects import find_suspects, suspects_table
@@ -92,3 +93,27 @@ def test_find_suspects_refuses_to_resume_an_interrupted_run_on_other_arrays(tmp_
     assert {p.name: p.read_bytes() for p in out.iterdir()} == kept
     table = find_suspects(x, y, out_dir=out, epochs=3, n_probes=1)  # the same arrays: resumed and finished
     assert len(table) == 300 and not (out / "checkpoint.pt").exists()
+
+
+def test_the_three_kinds_on_injected_flips_and_duplicates(tmp_path):
+    """Digits with 10% flipped labels and 20 images appended again under another label: every appended copy and its
+    original are found as conflicting duplicates of each other, and most flagged flips are called likely mislabeled."""
+    from curvlib.data import inject_label_noise, load_digits
+
+    d = load_digits(train=True)
+    x, y = d.pixels(range(len(d))), d.y.numpy()
+    noisy, flipped = inject_label_noise(torch.as_tensor(y), 0.1, 10, seed=0)
+    rng = np.random.default_rng(0)
+    originals = rng.choice(np.flatnonzero(~flipped.numpy()), 20, replace=False)
+    copies = (y[originals] + rng.integers(1, 10, 20)) % 10
+    x_all, y_all = np.concatenate([x, x[originals]]), np.concatenate([noisy.numpy(), copies])
+    table = find_suspects(x_all, y_all, out_dir=tmp_path / "run", epochs=6, n_probes=2)
+    copy_index = np.arange(len(x), len(x) + 20)
+    dup = table[table.is_conflicting_duplicate]
+    assert set(copy_index) <= set(dup.index) and set(originals) <= set(dup.index)  # recall 1 on the injected pairs
+    assert (table.loc[copy_index, "duplicate_of"].to_numpy() == originals).all()
+    assert (dup.kind == "conflicting duplicate").all() and len(dup) <= 40 + 4  # precision: few natural digit duplicates
+    flagged = table[table.is_label_issue & ~table.is_conflicting_duplicate]
+    flips = flagged.index[np.isin(flagged.index, np.flatnonzero(flipped.numpy()))]
+    assert (flagged.loc[flips, "kind"] == "likely mislabeled").mean() > 0.8
+    assert set(flagged.kind) <= {"likely mislabeled", "atypical"} and table.what_to_check.notna().all()
