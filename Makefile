@@ -50,7 +50,7 @@ book: install
 build-books:
 	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going --quiet
 	mkdir -p book/_smoke
-	cp book/_config.yml book/_toc.yml book/*.md book/_smoke/
+	cp -r book/_config.yml book/_toc.yml book/*.md book/_static book/_smoke/
 	$(VENV)/bin/jupyter-book build book/_smoke --warningiserror --keep-going --quiet
 
 ## make gpu-results: the one prepared call for a lent GPU (at most 9 minutes on one H100/H200): the curvature
