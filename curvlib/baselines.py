@@ -21,6 +21,7 @@ Two more need models of their own: :func:`confident_learning_scores` (K-fold cle
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -109,7 +110,9 @@ def confident_learning_scores(
     higher = more likely mislabeled. Returns [N] in dataset order. With ``checkpoint_dir`` each finished
     fold's held-out probabilities are kept there (``fold-<k>.npy``), so an interrupted call resumes.
     """  # fmt: skip
-    from cleanlab.rank import get_label_quality_scores
+    with warnings.catch_warnings():  # cleanlab imports tqdm.auto, which warns in a notebook without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from cleanlab.rank import get_label_quality_scores
 
     labels = dataset.y.numpy()
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

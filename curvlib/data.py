@@ -128,7 +128,7 @@ class IndexedDataset(Dataset):
         """Un-normalised images in [0, 1], shape [k, H, W] or [k, H, W, C], for display (images only: see :attr:`is_image`)."""
         if not self.is_image:
             raise ValueError(f"{self.name} holds feature vectors of shape {tuple(self.x.shape[1:])}, not images: there are no pixels to show")
-        x = self.x[torch.as_tensor(positions, dtype=torch.long)]
+        x = self.x[torch.tensor(np.asarray(positions, dtype=np.int64))]
         mean = torch.tensor(self.mean).view(1, -1, *([1] * (x.dim() - 2)))
         std = torch.tensor(self.std).view(1, -1, *([1] * (x.dim() - 2)))
         img = (x * std + mean).clamp(0, 1).numpy()
