@@ -52,7 +52,7 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, *, force: bool = Fa
     tic = time.perf_counter()
     papermill.execute_notebook(
         str(notebook), str(out), parameters=parameters, cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
-        log_output=False,
+        log_output=False, start_timeout=300,  # a kernel starts slowly on 2 busy cores (60 s was once too little in CI)
     )  # fmt: skip
     executed = json.loads(out.read_text())
     executed.setdefault("metadata", {})["curvlib"] = {"stamp": expected, "parameters": parameters}

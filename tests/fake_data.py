@@ -35,10 +35,10 @@ def write_cifar(root: Path, name: str, train_per_class: int, test_per_class: int
 
 
 def smoke_data_root(folder: Path, real_root: str | os.PathLike) -> Path:
-    """A data root for the paper profile at smoke scale: the real MNIST and Fashion-MNIST of ``real_root`` (linked)
+    """A data root for the paper profile at smoke scale: the real MNIST, Fashion-MNIST and label errors of ``real_root`` (linked)
     and fake CIFAR-10 (1,500 training images) and CIFAR-100 (1,200) in their real format."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("MNIST", "FashionMNIST"):
+    for name in ("MNIST", "FashionMNIST", "label_errors"):
         if (Path(real_root) / name).exists():
             (folder / name).symlink_to(Path(real_root).resolve() / name)
     write_cifar(folder, "cifar10", train_per_class=150, test_per_class=30)
