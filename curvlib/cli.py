@@ -22,7 +22,7 @@ from .models import MODELS
 from .pipeline import PRESETS, data_fingerprint, model_factory, noisy_auroc, prepare_data, run_scoring, with_train
 from .report import write_report
 from .results import check_run_dir
-from .suspects import DEFAULT_SCORE, FALLBACK_SCORE, SUSPECT_SCORES, default_score
+from .suspects import DEFAULT_SCORE, SUSPECT_SCORES, WHY_DEFAULT_SCORE
 
 
 class UsageError(Exception):
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "given label, prediction, score), the score histograms and the training curve of the run in OUT.",
     )  # fmt: skip
     report.add_argument("out", help="folder of a finished `curvlib score` run")
-    report.add_argument("--score", choices=SUSPECT_SCORES, help=f"ranking score (default: {DEFAULT_SCORE}, or {FALLBACK_SCORE} for a run scored with --every 0)")
+    report.add_argument("--score", choices=SUSPECT_SCORES, help=f"ranking score (default: {DEFAULT_SCORE}; see the report)")
     report.add_argument("--top", type=int, default=32, help="samples shown (default: %(default)s)")
     report.add_argument("--data-root", help="where the run's built-in dataset lies now, if moved")
     return parser
@@ -161,16 +161,14 @@ def _score(args: argparse.Namespace) -> int:
         return 0
     table = result.tables["scores"]
     check = result.meta["memorization_check"]
-    score = default_score(table)
     print(f"wrote {args.out}/scores.csv ({len(table)} samples) and {args.out}/config.json")
     print(f"fitted on the given labels: {check['fitted']:.2%} of training samples")
     if check["advice"]:
         print(f"note: {check['advice']}", file=sys.stderr)
-    if score != DEFAULT_SCORE:
-        print(f"note: no epoch was scored for {DEFAULT_SCORE} (--every 0); the report ranks by {score}", file=sys.stderr)
+    print(f"ranked by {DEFAULT_SCORE}: {WHY_DEFAULT_SCORE}")
     if config.noise > 0:
-        print(f"AUROC of {score} for the noisy flag: {noisy_auroc(table, score):.4f} ({int(table.is_noisy.sum())} noisy samples)")
-    print(f"report: {write_report(args.out, score=score, top=args.top, train_set=data[0])}")
+        print(f"AUROC of {DEFAULT_SCORE} for the noisy flag: {noisy_auroc(table, DEFAULT_SCORE):.4f} ({int(table.is_noisy.sum())} noisy samples)")
+    print(f"report: {write_report(args.out, score=DEFAULT_SCORE, top=args.top, train_set=data[0])}")
     return 0
 
 

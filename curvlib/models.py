@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .compat import import_torchvision
 
-__all__ = ["cifar_resnet18", "preact_resnet18", "resnet9", "small_cnn", "mlp", "imagenet_resnet18", "build_model", "auto_model", "MODELS"]
+__all__ = ["cifar_resnet18", "preact_resnet18", "resnet9", "small_cnn", "mlp", "imagenet_resnet18", "build_model", "auto_model", "AUTO_WIDTH", "MODELS"]
 
 
 class _BasicBlock(nn.Module):
@@ -218,15 +218,16 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, wi
     return MODELS[name](num_classes=num_classes, in_channels=input_shape[0], **kwargs)
 
 
+AUTO_WIDTH = {"small_cnn": 16, "mlp": 1024}  # the widths "auto" builds (those the defaults evidence measured)
+
+
 def auto_model(input_shape: tuple[int, ...]) -> str:
-    """The model ``"auto"`` stands for: the MLP for feature vectors and for images of at most 3,072 values
-    (32×32×3; it memorises fastest on a CPU), else the small CNN (any image of at least 4×4 pixels).
+    """The model ``"auto"`` stands for: the small CNN for images (C, H, W) of at least 4×4 pixels, else the MLP
+    (feature vectors); built at the width :data:`AUTO_WIDTH` gives unless one is asked for. The book's chapter
+    "Choosing the defaults" measured the choice on all 60,000 MNIST images with their real label errors.
 
     Example:
-        >>> auto_model((1, 28, 28)), auto_model((3, 64, 64))
-        ('mlp', 'small_cnn')
+        >>> auto_model((1, 28, 28)), auto_model((20,))
+        ('small_cnn', 'mlp')
     """
-    numel = 1
-    for d in input_shape:
-        numel *= d
-    return "mlp" if len(input_shape) != 3 or numel <= 3072 or min(input_shape[1:]) < 4 else "small_cnn"
+    return "small_cnn" if len(input_shape) == 3 and min(input_shape[1:]) >= 4 else "mlp"

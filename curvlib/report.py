@@ -22,7 +22,7 @@ from . import plotting
 from .metrics import auroc
 from .pipeline import ScoreConfig, prepare_data
 from .results import atomic_write, load_run
-from .suspects import KINDS, WHAT_TO_CHECK, conflicting_duplicate_pairs, default_score, suspects_table
+from .suspects import DEFAULT_SCORE, KINDS, WHAT_TO_CHECK, WHY_DEFAULT_SCORE, conflicting_duplicate_pairs, suspects_table
 
 __all__ = ["write_report"]
 
@@ -66,7 +66,7 @@ def _feature_summary(values: np.ndarray, shown: int = 3) -> str:
 def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: int = 32, data_root=None, train_set=None) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/report.png`` for a finished ``curvlib score`` run.
 
-    Contract: ranks samples by ``score`` (highest first; default :func:`curvlib.suspects.default_score`) and shows
+    Contract: ranks samples by ``score`` (highest first; default :data:`curvlib.suspects.DEFAULT_SCORE`) and shows
     the ``top`` first, with their images, or for feature vectors the features farthest from their mean (z-scores);
     returns the HTML path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only);
     ``train_set``, the run's training data if already loaded, saves reloading it.
@@ -82,7 +82,7 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
     scores, history = run.tables["scores"], run.tables["history"]
     if train_set is None:
         train_set, _ = prepare_data(config, data_root or run.meta.get("data_root"))
-    score = score or default_score(scores)
+    score = score or DEFAULT_SCORE
     if not np.array_equal(np.sort(train_set.index.numpy()), np.sort(scores["index"].to_numpy())):
         raise ValueError(f"the data reloaded for {run_dir} do not match its scores.csv: was the source changed since the run?")
     full = suspects_table(scores, rank_by=score, duplicates=conflicting_duplicate_pairs(train_set))
@@ -158,6 +158,7 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
 <h1>Top {len(table)} samples by {score}</h1>
 <p>Highest first: the samples most likely mislabeled, duplicated with another label, or atypical.
 Predictions in <span class="flag">orange</span> differ from the given label.</p>
+{f"<p>{html.escape(WHY_DEFAULT_SCORE)}.</p>" if score == DEFAULT_SCORE else ""}
 {warning}
 <div class="grid">{''.join(cards)}</div>
 <h1>The paper's three kinds of suspects</h1>

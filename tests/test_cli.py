@@ -32,7 +32,7 @@ def test_score_on_digits_writes_table(tmp_path, capsys):
     assert (table.label != table.true_label).sum() == 135
     assert json.loads((out / "config.json").read_text())["config"]["train"]["epochs"] == 3
     assert not (out / "checkpoint.pt").exists()
-    assert "AUROC of curvature" in capsys.readouterr().out
+    assert "AUROC of aum" in capsys.readouterr().out
 
 
 def test_missing_data_root_message(tmp_path, monkeypatch, capsys):
@@ -182,14 +182,17 @@ def test_feature_vectors_get_a_report_without_images(tmp_path, capsys):
     assert (out / "report.png").stat().st_size > 0
 
 
-def test_every_zero_trains_and_ranks_by_the_loss(tmp_path, capsys):
+def test_every_zero_trains_and_ranks_by_the_default_score(tmp_path, capsys):
     out = tmp_path / "out"
     status = main(["score", "--preset", "digits_quick", "--subset", "300", "--noise", "0.1", "--epochs", "2", "--every", "0", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    assert "AUROC of loss_mean" in captured.out and "the report ranks by loss_mean" in captured.err
-    assert "Top 32 samples by loss_mean" in (out / "report.html").read_text()
+    assert "AUROC of aum" in captured.out and "ranked by aum: AUM" in captured.out
+    page = (out / "report.html").read_text()
+    assert "Top 32 samples by aum" in page and "is the default ranking because" in page
     assert pd.read_csv(out / "scores.csv")["curvature"].isna().all()
+    assert main(["report", str(out), "--score", "curvature"]) == 2  # no curvature to rank by: said, not a traceback
+    assert "scored no curvature" in capsys.readouterr().err
 
 
 def test_a_folder_is_never_resumed_on_other_data(tmp_path, capsys):

@@ -24,7 +24,7 @@ def test_torchrun_two_ranks_match_single_process(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "curvlib", *ARGS,
          "--out", str(tmp_path / "ddp")], tmp_path,
     )  # fmt: skip
-    assert stdout.count("AUROC of curvature") == 1  # only rank 0 reports and writes
+    assert stdout.count("AUROC of aum") == 1  # only rank 0 reports and writes
     single = pd.read_csv(tmp_path / "single" / "scores.csv")
     ddp = pd.read_csv(tmp_path / "ddp" / "scores.csv")
     np.testing.assert_array_equal(single["index"], ddp["index"])

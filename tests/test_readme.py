@@ -53,5 +53,20 @@ def test_readme_example_runs(name, workdir):
     scores = pd.read_csv(workdir / out / "scores.csv")
     assert len(scores) == (300 if name == "npz" else 120) and scores["index"].is_unique
     assert (workdir / out / "report.html").exists() or name == "python"
-    if name == "npz":  # the second command re-ranked the same run by the mean loss
-        assert "Top 48 samples by loss_mean" in (workdir / out / "report.html").read_text()
+    if name == "npz":  # the second command re-ranked the same run by curvature
+        assert "Top 48 samples by curvature" in (workdir / out / "report.html").read_text()
+
+
+def test_readme_figures_of_the_60k_benchmark_are_the_committed_ones():
+    """The README's time and memory for all 60,000 MNIST images are those of benchmarks/results/default_60k_cpu.json."""
+    import json
+
+    bench = json.loads((README.parent / "benchmarks" / "results" / "default_60k_cpu.json").read_text())
+    row = next(r for r in bench["rows"] if r["samples"] == 60_000)
+    found = re.search(r"all 60,000 MNIST training images in ([\d.]+) minutes on 2 CPU cores \(peak memory ([\d.]+) GiB", README.read_text())
+    assert found, "the README states the 60k benchmark's time and memory"
+    assert float(found.group(1)) == round(row["wall_seconds"] / 60, 1) and float(found.group(2)) == round(row["peak_rss_mib"] / 1024, 1)
+    split = re.search(r"scoring took (\d+)% of the time,\s+training (\d+)%", README.read_text())
+    assert split, "the README states where the time goes"
+    assert int(split.group(1)) == round(100 * sum(row["seconds_score"]) / row["wall_seconds"])
+    assert int(split.group(2)) == round(100 * sum(row["seconds_train"]) / row["wall_seconds"])

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from curvlib.cli import main
+from curvlib.suspects import DEFAULT_SCORE
 
 TOP = 12
 
@@ -25,9 +26,9 @@ def run_dir(tmp_path_factory):
 def test_score_writes_the_report_and_the_page_holds_the_top_k(run_dir):
     page = (run_dir / "report.html").read_text()
     scores = pd.read_csv(run_dir / "scores.csv")
-    top = scores.sort_values("curvature", ascending=False, kind="stable").head(TOP)
+    top = scores.sort_values(DEFAULT_SCORE, ascending=False, kind="stable").head(TOP)
     cards = re.findall(r'<div class="card"><img src="data:image/png;base64,[^"]+" alt="sample (\d+)">', page)
-    assert [int(i) for i in cards] == top["index"].tolist()  # highest curvature first, by dataset index
+    assert [int(i) for i in cards] == top["index"].tolist()  # highest default score first, by dataset index
     first = top.iloc[0]
     assert f"index {first['index']}</div><div>given: {first['label']}</div>" in page
     assert "injected flips" in page and "src=\"http" not in page  # self-contained: nothing fetched

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from curvlib.analysis import memorization_check
-from curvlib.suspects import find_suspects, suspects_table
+from curvlib.suspects import DEFAULT_SCORE, find_suspects, suspects_table
 
 
 def scores(n=20, seed=0):
@@ -23,8 +23,8 @@ def scores(n=20, seed=0):
 def test_ranking_budget_and_label_score():
     table = scores()
     out = suspects_table(table, budget=0.1)
-    assert list(out.index) == list(table.sort_values("curvature", ascending=False)["index"])
-    assert out["curvature"].is_monotonic_decreasing and out["rank"].tolist() == list(range(1, 21))
+    assert list(out.index) == list(table.sort_values(DEFAULT_SCORE, ascending=False)["index"])  # the default ranking
+    assert out[DEFAULT_SCORE].is_monotonic_decreasing and out["rank"].tolist() == list(range(1, 21))
     assert out.is_label_issue.sum() == 2 and out.is_label_issue.iloc[:2].all()
     assert out.label_score.iloc[0] == 1 and out.label_score.iloc[-1] == 0 and out.label_score.is_monotonic_decreasing
     top_loss = table.nlargest(2, "loss_mean")["index"]
