@@ -4,7 +4,10 @@
 - :mod:`curvlib.runs.feldman_zhang`: Feldman–Zhang estimates, their agreement with curvature, conflicting duplicates;
 - :mod:`curvlib.runs.settings`: h and n, the finite-difference profile, the evidence for the defaults;
 - :mod:`curvlib.runs.localization`: where memorization lives (Maini et al. 2023);
-- :mod:`curvlib.runs.model_size`: memorization across model sizes (Lukasik et al. 2024).
+- :mod:`curvlib.runs.model_size`: memorization across model sizes (Lukasik et al. 2024);
+- :mod:`curvlib.runs.full_data`: the runs longer than CI, committed under ``results/full/`` (all 60,000 images on a
+  CPU, the GPU run, the evidence for the defaults), and their loader;
+- :mod:`curvlib.runs.scale`: smoke scale of any runner config, and the chapters' claim checks.
 
 Naming rule: a function that trains, or reads what training saved, is called ``run_<what>``. It takes a
 frozen config (a dataclass whose fields say every unit), computes the result once under ``cache_dir``
