@@ -1,66 +1,49 @@
-"""Which convolutional network memorises MNIST's flipped labels within a 2-core CPU budget (the full profile's choice).
+"""Which network memorises the flipped labels of all 60,000 MNIST (or Fashion-MNIST) training images on a 2-core CPU.
 
-Trains each candidate on all 60,000 MNIST training images with 10% of the labels flipped, with the full profile's
-recipe (SGD, momentum 0.9, batch 128, lr 0.1 ×0.1 at 40% and 80% of the epochs, no weight decay, no scoring),
-and records after every epoch the share of flipped labels fitted (on their wrong label), the share of clean
-labels fitted, the test accuracy and the wall time. Candidates: the small CNN (width 16, 128 hidden units), the
-same convolutions under a 1,024-unit hidden layer, ResNet-9 (width 8) and, for scale, the MLP 1024-512, which is
-not convolutional. Writes results/full/model_choice.json (merged with candidates measured before).
+Trains each candidate of :data:`curvlib.runs.full_data.CHOICE_CANDIDATES` through the whole schedule of the
+memorising recipe (:data:`curvlib.runs.full_data.MEMORISING_RECIPE`: 60 epochs, lr 0.1 ×0.1 after epochs 24 and 48,
+momentum 0.9, batch 128, no weight decay) on the dataset with 10% of its labels flipped, and records after every
+epoch the share of flipped labels fitted (on their wrong label), the share of clean labels fitted, the test
+accuracy and the seconds spent (:func:`curvlib.runs.full_data.run_model_choice`). Each run is cached under
+``results/cache`` and resumes from its checkpoint after an interruption. Rows are merged into
+``results/full/model_choice.csv`` (one per dataset, candidate and epoch), the environment into
+``results/full/model_choice.json``.
 
-    python benchmarks/full_data_model_choice.py small_cnn 40   # candidate, epochs
+    python benchmarks/full_data_model_choice.py mnist mlp small_cnn   # dataset, candidates in order
 """
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
+import pandas as pd
 import torch
-from torch import nn
 
-from curvlib.models import build_model
-from curvlib.pipeline import ScoreConfig, prepare_data
+from curvlib.cli import progress_lines
 from curvlib.results import atomic_write, environment_info
-from curvlib.training import TrainConfig, train_and_score
+from curvlib.runs.full_data import CHOICE_CANDIDATES, FULL_RESULTS, run_model_choice
 
-OUT = Path(__file__).resolve().parents[1] / "results" / "full" / "model_choice.json"
-
-
-def candidate(name: str) -> nn.Module:
-    """The network called ``name``: small_cnn (w16), cnn_head1024 (its convolutions, 1,024 hidden units), resnet9 (w8), mlp (1024-512)."""
-    if name == "cnn_head1024":
-        return nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveMaxPool2d(4), nn.Flatten(), nn.Linear(512, 1024), nn.ReLU(), nn.Linear(1024, 10),
-        )  # fmt: skip
-    width = {"small_cnn": 16, "resnet9": 8, "mlp": 1024}[name]
-    return build_model(name, input_shape=(1, 28, 28), num_classes=10, width=width)
+TABLE, META = FULL_RESULTS / "model_choice.csv", FULL_RESULTS / "model_choice.json"
 
 
-def measure(name: str, epochs: int, data_root=None) -> list[dict]:
-    train = TrainConfig(epochs=epochs, batch_size=128, lr=0.1, milestones=(round(0.4 * epochs), round(0.8 * epochs)), score_every=0,
-                        score_batch_size=1000)  # fmt: skip
-    train_set, test_set = prepare_data(ScoreConfig(dataset="mnist", subset=None, noise=0.1, train=train), data_root)
-    torch.manual_seed(0)
-    model, noisy, rows, tic = candidate(name), train_set.is_noisy.numpy(), [], time.perf_counter()
-
-    def record(epoch: int, net: nn.Module) -> None:
-        net.eval()
-        with torch.no_grad():
-            fitted = torch.cat([net(x).argmax(1) for x in train_set.x.split(2000)]).numpy() == train_set.y.numpy()
-            test = torch.cat([net(x).argmax(1) for x in test_set.x.split(2000)]).numpy() == test_set.y.numpy()
-        rows.append({"epoch": epoch + 1, "flipped_fitted": float(fitted[noisy].mean()), "clean_fitted": float(fitted[~noisy].mean()),
-                     "test_accuracy": float(test.mean()), "seconds": time.perf_counter() - tic})  # fmt: skip
-        print(name, rows[-1], flush=True)
-        net.train()
-
-    train_and_score(model, train_set, train, on_epoch_end=record)
-    return rows
+def main(dataset: str, candidates: list[str]) -> None:
+    unknown = [c for c in candidates if c not in CHOICE_CANDIDATES]
+    if unknown:
+        raise SystemExit(f"unknown candidate(s) {unknown}; choose from {list(CHOICE_CANDIDATES)}")
+    for candidate in candidates:
+        rows = run_model_choice(dataset, candidate, cache_dir="results/cache")
+        last = rows.iloc[-1]
+        print(f"{dataset} {candidate}: {last.flipped_fitted:.1%} of flips and {last.clean_fitted:.2%} of clean labels fitted "
+              f"after {int(last.epoch)} epochs, test {last.test_accuracy:.2%}, {rows.seconds_train.sum() / 60:.0f} min training", flush=True)  # fmt: skip
+        table = pd.read_csv(TABLE) if TABLE.exists() else rows.iloc[:0]
+        table = pd.concat([table[(table.dataset != dataset) | (table.candidate != candidate)], rows], ignore_index=True)
+        atomic_write(TABLE, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
+        meta = json.loads(META.read_text()) if META.exists() else {}
+        meta[f"{dataset}/{candidate}"] = {**environment_info(), "torch_threads": torch.get_num_threads()}
+        atomic_write(META, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n"))
 
 
 if __name__ == "__main__":
-    name, epochs = sys.argv[1], int(sys.argv[2])
-    found = json.loads(OUT.read_text()) if OUT.exists() else {"candidates": {}}
-    found["candidates"][name] = {"epochs": epochs, "per_epoch": measure(name, epochs), "environment": environment_info()}
-    atomic_write(OUT, lambda tmp: Path(tmp).write_text(json.dumps(found, indent=1) + "\n"))
+    with progress_lines():
+        main(sys.argv[1], sys.argv[2:])

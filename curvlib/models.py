@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 from torch import Tensor, nn
@@ -138,10 +139,12 @@ def resnet9(num_classes: int = 10, in_channels: int = 3, width: int = 64, logit_
     return _ResNet9(in_channels, num_classes, width, logit_scale)
 
 
-def small_cnn(num_classes: int = 10, in_channels: int = 1, width: int = 32) -> nn.Module:
-    """Two conv(3×3)-ReLU-maxpool stages (width, 2·width channels), then a 128-unit hidden layer.
+def small_cnn(num_classes: int = 10, in_channels: int = 1, width: int = 32, hidden: int = 128) -> nn.Module:
+    """Two conv(3×3)-ReLU-maxpool stages (width, 2·width channels), then a ``hidden``-unit layer.
 
-    Works on any input at least 4×4 pixels (adaptive pooling to 4×4 before the classifier).
+    Works on any input at least 4×4 pixels (adaptive pooling to 4×4 before the classifier). ``"small_cnn"`` has
+    128 hidden units, ``"small_cnn_head1024"`` 1,024 (a head with the capacity to memorise, for the full-data
+    model choice).
 
     Example:
         >>> model = small_cnn(num_classes=10, in_channels=1, width=16)
@@ -149,7 +152,7 @@ def small_cnn(num_classes: int = 10, in_channels: int = 1, width: int = 32) -> n
     return nn.Sequential(
         nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(4),
-        nn.Flatten(), nn.Linear(2 * width * 16, 128), nn.ReLU(), nn.Linear(128, num_classes),
+        nn.Flatten(), nn.Linear(2 * width * 16, hidden), nn.ReLU(), nn.Linear(hidden, num_classes),
     )  # fmt: skip
 
 
@@ -186,6 +189,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "preact_resnet18": preact_resnet18,
     "resnet9": resnet9,
     "small_cnn": small_cnn,
+    "small_cnn_head1024": partial(small_cnn, hidden=1024),
     "mlp": mlp,
     "mlp_gelu": mlp,  # built with activation=nn.GELU by build_model
     "imagenet_resnet18": imagenet_resnet18,
