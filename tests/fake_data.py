@@ -1,6 +1,8 @@
 """Data that cannot exist on the CI machine, written in its real on-disk format (for the paper profile's smoke runs)."""
 import os
 import pickle
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +46,9 @@ def smoke_data_root(folder: Path, real_root: str | os.PathLike) -> Path:
     write_cifar(folder, "cifar10", train_per_class=150, test_per_class=30)
     write_cifar(folder, "cifar100", train_per_class=12, test_per_class=3)
     return folder
+
+
+if __name__ == "__main__":  # python tests/fake_data.py DIR: a fresh smoke data root (real data from $CURVLIB_DATA_ROOT)
+    target = Path(sys.argv[1])
+    shutil.rmtree(target, ignore_errors=True)
+    print(smoke_data_root(target, os.environ.get("CURVLIB_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data")))
