@@ -15,6 +15,9 @@ All are read off the per-epoch records of one run (:class:`curvlib.training.Trai
 - ``grad_norm``: epoch-averaged input-gradient norm ‖∇ₓℓ‖ (from the curvature passes).
 - ``curvature_h<h>``: epoch-averaged curvature at each extra step h of the run (``TrainConfig.extra_h``).
 
+Not a score but read off the same records: :func:`history_label`, the other class the network predicted most
+often during training (the label a memorised sample's history suggests, when the last epoch agrees with the given one).
+
 Two more need models of their own: :func:`confident_learning_scores` (K-fold cleanlab) and
 :func:`ssft_scores` (second-split forgetting time).
 """
@@ -38,7 +41,7 @@ from .training import TrainConfig, TrainRecords, train_and_score
 
 __all__ = [
     "dynamics_scores", "scores_at_epoch", "learning_time", "forgetting_events", "confident_learning_scores",
-    "ssft_scores", "DYNAMICS_SCORES",
+    "ssft_scores", "history_label", "DYNAMICS_SCORES",
 ]  # fmt: skip
 
 DYNAMICS_SCORES = (
@@ -63,6 +66,32 @@ def forgetting_events(correct: np.ndarray) -> np.ndarray:
     """Number of epochs e with correct[e-1] = 1 and correct[e] = 0, per sample. ``correct`` is [E, N]."""
     correct = np.asarray(correct) > 0.5
     return (correct[:-1] & ~correct[1:]).sum(axis=0).astype(float)
+
+
+def history_label(pred: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class other than the given label that the network predicted in the most epochs, and the share of epochs
+    in which it did: (label [N], share [N]); label −1 and share 0 where it never predicted another class.
+
+    ``pred`` is [E, N] (predicted class per epoch; non-finite entries, epochs not recorded, are skipped), ``given``
+    is [N]. Ties go to the class predicted most recently. A network that memorises a mislabeled sample predicts its
+    true class until it fits the given label; after the last epoch only this history still shows that class.
+
+    Example: given 5 and predictions [3, 3, 3, 5, 5] over five epochs → (3, 0.6).
+    """
+    pred, given = np.asarray(pred, dtype=float), np.asarray(given)
+    epochs, n = pred.shape
+    valid = np.isfinite(pred)
+    classes = int(max(np.nanmax(pred, initial=0), given.max(initial=0))) + 1
+    other = valid & (pred != given[None, :])
+    counts = np.zeros((n, classes))
+    last_seen = np.zeros((n, classes))
+    rows, cols = np.nonzero(other)
+    np.add.at(counts, (cols, pred[rows, cols].astype(int)), 1.0)
+    np.maximum.at(last_seen, (cols, pred[rows, cols].astype(int)), rows + 1.0)
+    ranked = counts + last_seen / (epochs + 1)  # the count decides; the latest epoch only breaks ties
+    label = ranked.argmax(axis=1)
+    share = counts[np.arange(n), label] / np.maximum(valid.sum(axis=0), 1)
+    return np.where(share > 0, label, -1), share
 
 
 def dynamics_scores(records: TrainRecords) -> dict[str, np.ndarray]:

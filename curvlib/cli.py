@@ -41,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     score = sub.add_parser(
         "score",
-        help="train a model, score every training sample every K epochs, write OUT/scores.csv and OUT/report.html",
+        help="train a model, score every training sample every K epochs, write OUT/scores.csv, OUT/suspects.csv and OUT/report.html",
         description="Train with per-epoch scoring and write OUT/scores.csv (one row per training sample, keyed by "
         "dataset index), OUT/history.csv, OUT/arrays.npz (per-epoch arrays), OUT/config.json and the report "
-        "OUT/report.html. Options not given come from --preset. Rerunning an interrupted command resumes from "
+        "OUT/report.html with OUT/suspects.csv (every sample ranked, with its kind, suggested label and what to check). Options not given come from --preset. Rerunning an interrupted command resumes from "
         "OUT/checkpoint.pt.",
     )
     score.add_argument("--preset", choices=sorted(PRESETS), default="default",
@@ -73,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--top", type=int, default=32, help="samples shown in the report (default: %(default)s)")
     score.add_argument("--out", required=True, help="output folder (empty, or holding a run of the same options)")
     report = sub.add_parser(
-        "report", help="write OUT/report.html and OUT/report.png for a finished run",
-        description="Write a self-contained HTML page and a PNG with the top-k samples by a score (image, index, "
-        "given label, prediction, score), the score histograms and the training curve of the run in OUT.",
+        "report", help="write OUT/report.html, OUT/report.png and OUT/suspects.csv for a finished run",
+        description="Write a self-contained HTML page of the run's suspects by a score, each once under its kind (image, "
+        "index, given and suggested label, prediction, score), the score histograms and the training curve; a PNG of "
+        "the top-k; and OUT/suspects.csv, the whole ranked table.",
     )  # fmt: skip
     report.add_argument("out", help="folder of a finished `curvlib score` run")
     report.add_argument("--score", choices=SUSPECT_SCORES, help=f"ranking score (default: {DEFAULT_SCORE}; see the report)")
@@ -169,6 +170,7 @@ def _score(args: argparse.Namespace) -> int:
     if config.noise > 0:
         print(f"AUROC of {DEFAULT_SCORE} for the noisy flag: {noisy_auroc(table, DEFAULT_SCORE):.4f} ({int(table.is_noisy.sum())} noisy samples)")
     print(f"report: {write_report(args.out, score=DEFAULT_SCORE, top=args.top, train_set=data[0])}")
+    print(f"suspects: {Path(args.out) / 'suspects.csv'} (every sample ranked, with its kind, suggested label and what to check)")
     return 0
 
 
@@ -199,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             try:
                 print(f"report: {write_report(args.out, score=args.score, top=args.top, data_root=args.data_root)}")
+                print(f"suspects: {Path(args.out) / 'suspects.csv'}")
             except (FileNotFoundError, ValueError) as err:
                 raise UsageError(f"{args.out}: {err}") from None
             return 0

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .analysis import memorization_check
-from .baselines import dynamics_scores
+from .baselines import dynamics_scores, history_label
 from .data import (
     DATASETS,
     DataError,
@@ -106,11 +106,14 @@ PRESETS["paper"] = PRESETS["mnist_paper"]  # the paper's exact setting (h = 1e-3
 
 def scores_table(records: TrainRecords, given: np.ndarray, true: np.ndarray) -> pd.DataFrame:
     """One row per training sample: index, label, true_label, is_noisy, prediction and fitted (the model's
-    prediction after the last epoch, and whether it equals the given label), then every dynamics score."""
+    prediction after the last epoch, and whether it equals the given label), history_label and history_share (the
+    other class predicted in the most epochs and the share of epochs it was: :func:`curvlib.baselines.history_label`),
+    then every dynamics score."""
     prediction = records.last("pred").astype(int)
+    other, share = history_label(records.train["pred"], given)
     table = pd.DataFrame({
         "index": records.index, "label": given, "true_label": true, "is_noisy": given != true,
-        "prediction": prediction, "fitted": prediction == given,
+        "prediction": prediction, "fitted": prediction == given, "history_label": other, "history_share": share,
     })  # fmt: skip
     for name, values in dynamics_scores(records).items():
         table[name] = values

@@ -1,10 +1,12 @@
 """``curvlib report OUT``: a self-contained HTML page (and a PNG) of a run's most suspicious samples.
 
-The page shows, for the top-k samples by the chosen score (:func:`curvlib.suspects.suspects_table`),
-the image, dataset index, given label, the model's prediction and the score; then the score's
-histogram, the training curve, what was inferred about the data and the memorization check. Images
-are embedded as base64 PNG, so the one file can be mailed or opened anywhere. The data are reloaded
-from the run's config (the same seeded subset and noise), never recomputed: no training happens here.
+The page opens with a summary (how many suspects of each kind, the share of labels the model fitted, the ranking
+score), then shows each suspect once, under its kind (:func:`curvlib.suspects.suspect_kinds`), most suspicious
+first: its image, dataset index, given label and, for a likely mislabeled sample, the label it suggests ("given 6 →
+likely 0"), the last prediction and the score; then the score's histogram, the training curve and what was inferred
+about the data. Images are embedded as base64 PNG, so the one file can be mailed or opened anywhere. Beside it,
+``suspects.csv`` holds the whole table (:func:`curvlib.suspects.save_suspects`). The data are reloaded from the
+run's config (the same seeded subset and noise), never recomputed: no training happens here.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from . import plotting
 from .metrics import auroc
 from .pipeline import ScoreConfig, prepare_data
 from .results import atomic_write, load_run
-from .suspects import DEFAULT_SCORE, KINDS, WHAT_TO_CHECK, WHY_DEFAULT_SCORE, conflicting_duplicate_pairs, suspects_table
+from .analysis import MEMORIZED
+from .suspects import DEFAULT_SCORE, KINDS, WHAT_TO_CHECK, WHY_DEFAULT_SCORE, conflicting_duplicate_pairs, save_suspects, suspects_table
 
 __all__ = ["write_report"]
 
@@ -64,11 +67,12 @@ def _feature_summary(values: np.ndarray, shown: int = 3) -> str:
 
 
 def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: int = 32, data_root=None, train_set=None) -> Path:
-    """Write ``run_dir/report.html`` and ``run_dir/report.png`` for a finished ``curvlib score`` run.
+    """Write ``run_dir/report.html``, ``run_dir/report.png`` and ``run_dir/suspects.csv`` for a finished ``curvlib score`` run.
 
-    Contract: ranks samples by ``score`` (highest first; default :data:`curvlib.suspects.DEFAULT_SCORE`) and shows
-    the ``top`` first, with their images, or for feature vectors the features farthest from their mean (z-scores);
-    returns the HTML path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only);
+    Contract: ranks samples by ``score`` (highest first; default :data:`curvlib.suspects.DEFAULT_SCORE`), writes the
+    whole :func:`curvlib.suspects.suspects_table` to ``suspects.csv``, and shows each suspect once under its kind
+    (at most ``top`` per kind), with its image, or for a feature vector the features farthest from their mean
+    (z-scores); ``report.png`` shows the ``top`` first by the score. Returns the HTML path. ``data_root`` overrides the folder recorded in the run (for built-in datasets only);
     ``train_set``, the run's training data if already loaded, saves reloading it.
     Raises FileNotFoundError if ``run_dir`` holds no finished run, ValueError if the run has no ``score``.
 
@@ -86,6 +90,7 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
     if not np.array_equal(np.sort(train_set.index.numpy()), np.sort(scores["index"].to_numpy())):
         raise ValueError(f"the data reloaded for {run_dir} do not match its scores.csv: was the source changed since the run?")
     full = suspects_table(scores, rank_by=score, duplicates=conflicting_duplicate_pairs(train_set))
+    save_suspects(full, run_dir / "suspects.csv")
     table = full.head(top)
     position = dict(zip(train_set.index.numpy().tolist(), range(len(train_set))))
     positions = np.array([position[i] for i in table.index], dtype=int)
@@ -98,27 +103,31 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
             return f'<img src="{_thumbnail(train_set.pixels([position[index]])[0])}" alt="sample {index}">'
         return f"<div class=features>{html.escape(_feature_summary(train_set.x[position[index]].numpy()))}</div>"
 
-    def card(index: int, row, css: str = "card") -> str:
+    def card(index: int, row) -> str:
+        suggests = row.kind == KINDS[0]
+        label = (f"<div class=flag>given {html.escape(_name(int(row.given_label), classes))} → likely "
+                 f"{html.escape(_name(int(row.suggested_label), classes))}</div>" if suggests
+                 else f"<div>given: {html.escape(_name(int(row.given_label), classes))}</div>")  # fmt: skip
         mismatch = row.predicted_label != row.given_label
         return (
-            f'<div class="{css}">{picture(index)}'
-            f"<div><b>#{row['rank']}</b> · index {index}</div>"
-            f"<div>given: {html.escape(_name(int(row.given_label), classes))}</div>"
-            f"<div{' class=flag' if mismatch else ''}>predicted: {html.escape(_name(int(row.predicted_label), classes))}</div>"
+            f'<div class="card">{picture(index)}'
+            f"<div><b>#{row['rank']}</b> · index {index}</div>{label}"
+            f"<div{' class=flag' if mismatch else ''}>last prediction: {html.escape(_name(int(row.predicted_label), classes))}</div>"
             f"<div>{score}: {row[score]:.4g}</div>"
             + (f"<div class=flag>injected flip (was {int(row.true_label)})</div>" if row.get("is_noisy", False) else "")
             + "</div>"
         )
 
-    sections = []
+    sections, counts = [], {}
     for kind, column in zip(KINDS, ("is_likely_mislabeled", "is_conflicting_duplicate", "is_atypical")):
         rows = full[full[column].to_numpy(dtype=bool)]
         if kind == KINDS[1]:  # each pair once, the two images side by side
             rows = rows[rows.index < rows.duplicate_of]
-            cards = [f'<div class="pair">{card(i, r, "card k")}{card(int(r.duplicate_of), full.loc[int(r.duplicate_of)], "card k")}</div>'
+            cards = [f'<div class="pair">{card(i, r)}{card(int(r.duplicate_of), full.loc[int(r.duplicate_of)])}</div>'
                      for i, r in rows.head(top).iterrows()]  # fmt: skip
         else:
-            cards = [card(i, r, "card k") for i, r in rows.head(top).iterrows()]
+            cards = [card(i, r) for i, r in rows.head(top).iterrows()]
+        counts[kind] = len(rows)
         shown = f"{min(len(rows), top)} of {len(rows)} shown" if len(rows) else "none found"
         sections.append(
             f'<h2 id="{kind.replace(" ", "-")}">{kind.capitalize()} ({shown})</h2><p>What to check: {html.escape(WHAT_TO_CHECK[kind])}.</p>'
@@ -150,28 +159,35 @@ def write_report(run_dir: str | os.PathLike, *, score: str | None = None, top: i
     ]  # fmt: skip
     if flags.any():
         rows.append((f"AUROC of {score} for the {int(flags.sum())} injected flips", f"{auroc(flags, values):.4f}"))
-    cards = [card(index, row) for index, row in table.iterrows()]
+    fitted = check.get("fitted", float("nan"))
     warning = f'<p class="warn">Note: {html.escape(check["advice"])}.</p>' if check.get("advice") else ""
+    memorised = (
+        f"<p>The model fits {fitted:.1%} of the given labels, so after the last epoch it predicts the given label for almost"
+        " every sample, the mislabeled ones included: the last prediction cannot tell them from atypical ones. The kinds and"
+        " the suggested labels below come from the training history (the class the model predicted while it was still"
+        " learning the sample).</p>" if fitted >= MEMORIZED else ""
+    )  # fmt: skip
+    summary = ", ".join(f'<a href="#{k.replace(" ", "-")}">{counts[k]} {k}{" pairs" if k == KINDS[1] else ""}</a>' for k in KINDS)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>curvlib report: {html.escape(str(data.get('source', run_dir.name)))}</title>
 <style>{_STYLE}</style></head><body>
-<h1>Top {len(table)} samples by {score}</h1>
-<p>Highest first: the samples most likely mislabeled, duplicated with another label, or atypical.
-Predictions in <span class="flag">orange</span> differ from the given label.</p>
+<h1>Suspects by {score}</h1>
+<p><b>{summary}</b> among {len(scores):,} samples: the top {int(full.is_label_issue.sum())} by {score} (the table's
+<code>is_label_issue</code>) split into samples the model predicts as another class now or predicted as one for much of
+training (likely mislabeled, with the label it suggests) and samples whose label it agrees with (atypical); and every
+pair of (near-)identical images that carry different labels (conflicting duplicates), whatever their score. Each
+suspect is shown once, most suspicious first; labels in <span class="flag">orange</span> differ from the given one.
+The model fitted {fitted:.1%} of the given labels.</p>
 {f"<p>{html.escape(WHY_DEFAULT_SCORE)}.</p>" if score == DEFAULT_SCORE else ""}
+{memorised}
 {warning}
-<div class="grid">{''.join(cards)}</div>
-<h1>The paper's three kinds of suspects</h1>
-<p>Among the top {int(full.is_label_issue.sum())} by {score} (the table's <code>is_label_issue</code>): samples the model
-predicts as another class (likely mislabeled) and samples whose label it agrees with (atypical); and every pair of
-(near-)identical images that carry different labels (conflicting duplicates), whatever their score. The table
-(<code>kind</code>, <code>duplicate_of</code>, <code>what_to_check</code>) has the same for every sample.</p>
 {''.join(sections)}
 <h2>Scores and training</h2>
 <img src="{charts}" alt="score histogram and training curve" style="max-width: 100%">
 <h2>Run</h2>
 <table class="meta">{''.join(f'<tr><td>{k}</td><td>{v}</td></tr>' for k, v in rows)}</table>
-<p>Files: scores.csv (every sample, every score), history.csv, config.json, report.png, in {html.escape(str(run_dir.resolve()))}.</p>
+<p>Files: suspects.csv (every sample ranked, with its kind, suggested label and what to check), scores.csv (every
+sample, every score), history.csv, config.json, report.png, in {html.escape(str(run_dir.resolve()))}.</p>
 </body></html>
 """
     return atomic_write(run_dir / "report.html", lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

@@ -24,7 +24,7 @@ from .pipeline import PRESETS, ScoreConfig, prepare_data, run_scoring, with_trai
 from .results import atomic_write, check_run_dir, mark_pending, write_npz
 from .userdata import dataset_from_arrays
 
-__all__ = ["find_suspects", "suspects_table", "suspect_kinds", "conflicting_duplicate_pairs", "KINDS", "WHAT_TO_CHECK", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "WHY_DEFAULT_SCORE"]
+__all__ = ["find_suspects", "suspects_table", "suspect_kinds", "conflicting_duplicate_pairs", "KINDS", "HISTORY_SHARE", "save_suspects", "WHAT_TO_CHECK", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "WHY_DEFAULT_SCORE"]
 
 # Scores shown beside the ranking one (all higher = more suspicious; see curvlib.baselines).
 SUSPECT_SCORES = ("curvature", "loss_mean", "in_confidence", "learning_time", "forgetting", "aum")
@@ -36,8 +36,13 @@ WHY_DEFAULT_SCORE = (  # said where a ranking by DEFAULT_SCORE is shown
     " the defaults\"); curvature, the paper's score, is in the table, and --score curvature ranks by it"
 )
 KINDS = ("likely mislabeled", "conflicting duplicate", "atypical")  # the paper's three kinds of high-curvature samples
+# A flagged sample is likely mislabeled when the model predicts another class after the last epoch, or predicted one
+# other class in at least this share of the epochs (a network that memorises fits a mislabeled sample late, and
+# predicts its true class until then). Chosen in the book's chapter "Choosing the defaults", on injected flips with a
+# network that memorises them and on MNIST's known label errors.
+HISTORY_SHARE = 0.5
 WHAT_TO_CHECK = {
-    "likely mislabeled": "the model predicts another class: look at the image; if it shows the predicted class, fix the label",
+    "likely mislabeled": "the model predicts another class, or did for much of training (suggested_label): look at the image; if it shows that class, fix the label",
     "conflicting duplicate": "the same image is in the data again with another label (duplicate_of): keep one copy and one label",
     "atypical": "the model agrees with the label: check that this unusual example is valid; keep it if so (a rare case, not an error)",
 }
@@ -72,7 +77,11 @@ def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None) -> pd.Da
     Contract, per row: ``duplicate_of`` is the dataset index of a (near-)identical sample with another label
     (from ``duplicates``, :func:`conflicting_duplicate_pairs`; -1 if none); ``kind`` is "conflicting duplicate"
     if it has one, else "likely mislabeled" if the model's prediction after the last epoch differs from the given
-    label, else "atypical" (high score, label agreed); ``what_to_check`` is :data:`WHAT_TO_CHECK` of the kind.
+    label or, during training, it predicted one other class in at least :data:`HISTORY_SHARE` of the epochs
+    (``history_label``, ``history_share``: :func:`curvlib.baselines.history_label`; a table without them is judged
+    on the last epoch alone), else "atypical" (high score, label agreed); ``suggested_label`` is that other class
+    for a likely mislabeled sample (the last prediction where it differs, else the history's) and the given label
+    otherwise; ``what_to_check`` is :data:`WHAT_TO_CHECK` of the kind.
     The boolean columns ``is_conflicting_duplicate`` (every sample in a pair, whatever its score),
     ``is_likely_mislabeled`` and ``is_atypical`` (among the flagged ``is_label_issue`` rows) mark the suspects.
     """
@@ -82,11 +91,18 @@ def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None) -> pd.Da
         both = both.sort_values("d", kind="stable").drop_duplicates("a").set_index("a")["b"]
         partner.loc[both.index.intersection(table.index)] = both.loc[both.index.intersection(table.index)].to_numpy()
     duplicate = partner.to_numpy() >= 0
-    mislabeled = ~duplicate & (table["predicted_label"].to_numpy() != table["given_label"].to_numpy())
+    given, last = table["given_label"].to_numpy(), table["predicted_label"].to_numpy()
+    if "history_label" in table.columns:
+        in_history = table["history_share"].to_numpy() >= HISTORY_SHARE
+        history = table["history_label"].to_numpy()
+    else:  # a run scored before the history was kept
+        in_history, history = np.zeros(len(table), dtype=bool), given
+    mislabeled = ~duplicate & ((last != given) | in_history)
+    suggested = np.where(mislabeled, np.where(last != given, last, history), given)
     kind = np.where(duplicate, KINDS[1], np.where(mislabeled, KINDS[0], KINDS[2]))
     flagged = table["is_label_issue"].to_numpy(dtype=bool)
     return pd.DataFrame({
-        "kind": kind, "duplicate_of": partner.to_numpy(), "is_likely_mislabeled": flagged & (kind == KINDS[0]),
+        "kind": kind, "suggested_label": suggested, "duplicate_of": partner.to_numpy(), "is_likely_mislabeled": flagged & (kind == KINDS[0]),
         "is_conflicting_duplicate": duplicate, "is_atypical": flagged & (kind == KINDS[2]),
         "what_to_check": [WHAT_TO_CHECK[k] for k in kind],
     }, index=table.index)  # fmt: skip
@@ -101,7 +117,8 @@ def suspects_table(
     Contract: one row per sample, indexed by dataset ``index``; columns ``rank`` (1 = most suspicious),
     ``given_label``, ``predicted_label``, ``is_label_issue`` (in the top round(budget · N) by ``rank_by``),
     ``label_score`` = 1 − (rank − 1)/(N − 1) of ``rank_by`` (cleanlab's direction: lower = more likely an
-    issue), the kind of suspect and what to check (:func:`suspect_kinds`, with the conflicting ``duplicates``
+    issue), the training history's other class (``history_label``, ``history_share``), the kind of suspect, the
+    suggested label and what to check (:func:`suspect_kinds`, with the conflicting ``duplicates``
     pairs if given), then each score of :data:`SUSPECT_SCORES` with ``<score>_is_issue`` at the same budget, and
     ``true_label``/``is_noisy`` where noise was injected.
 
@@ -122,7 +139,12 @@ def suspects_table(
         "is_label_issue": _top_share(ranked[rank_by].to_numpy(), budget),
         "label_score": 1 - np.arange(n) / max(n - 1, 1),
     }, index=pd.Index(ranked["index"].to_numpy(), name="index"))  # fmt: skip
-    out = out.join(suspect_kinds(out, duplicates))
+    for name in ("history_label", "history_share"):
+        if name in ranked.columns:
+            out[name] = ranked[name].to_numpy()
+    kinds = suspect_kinds(out, duplicates)
+    out = out.join(kinds)[["rank", "given_label", "suggested_label", "predicted_label", "is_label_issue", "label_score",
+                           *[c for c in kinds.columns if c != "suggested_label"], *[c for c in out.columns if c.startswith("history_")]]]  # fmt: skip
     for name in dict.fromkeys((rank_by, *SUSPECT_SCORES)):
         if name in ranked.columns:
             out[name] = ranked[name].to_numpy()
@@ -130,6 +152,12 @@ def suspects_table(
     if ranked["is_noisy"].any():
         out["true_label"], out["is_noisy"] = ranked["true_label"].to_numpy(), ranked["is_noisy"].to_numpy()
     return out
+
+
+def save_suspects(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a :func:`suspects_table` as a CSV, one row per sample with its dataset ``index`` first, most suspicious
+    first (atomically); returns the path. What ``curvlib score`` and ``curvlib report`` leave as ``OUT/suspects.csv``."""
+    return atomic_write(Path(path), lambda tmp: table.to_csv(tmp, index=True, index_label="index", float_format="%.6g"))
 
 
 def find_suspects(
@@ -145,8 +173,9 @@ def find_suspects(
     written there (scores.csv, config.json…, for ``curvlib report``; arrays are kept as ``input.npz``); it
     resumes after an interruption. Injected noise and subsets are off: every given sample is scored.
     Returns :func:`suspects_table` with the kind of each suspect (:func:`suspect_kinds`, duplicates found by
-    :func:`conflicting_duplicate_pairs`); ``table.attrs["memorization_check"]`` says whether the model memorised
-    its training set (below 99% the ranking is not the paper's memorization score; it can still rank well).
+    :func:`conflicting_duplicate_pairs`), also written to ``out_dir/suspects.csv`` (:func:`save_suspects`) when
+    ``out_dir`` is given; ``table.attrs["memorization_check"]`` says whether the model memorised its training set
+    (below 99% the ranking is not the paper's memorization score; it can still rank well).
 
     Example:
         >>> table = find_suspects("my_images", out_dir="runs/my_images")
@@ -172,4 +201,6 @@ def find_suspects(
     scores = result.tables["scores"]
     table = suspects_table(scores, rank_by=rank_by or DEFAULT_SCORE, budget=budget, duplicates=conflicting_duplicate_pairs(prepared[0]))
     table.attrs["memorization_check"] = result.meta["memorization_check"]
+    if out_dir is not None:
+        save_suspects(table, Path(out_dir) / "suspects.csv")
     return table

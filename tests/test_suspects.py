@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from curvlib.analysis import memorization_check
-from curvlib.suspects import DEFAULT_SCORE, find_suspects, suspects_table
+from curvlib.suspects import DEFAULT_SCORE, HISTORY_SHARE, find_suspects, suspect_kinds, suspects_table
 
 
 def scores(n=20, seed=0):
@@ -64,6 +64,14 @@ def test_find_suspects_on_arrays_ranks_flipped_labels_first(tmp_path):
     precision = len(flipped & set(table.index[table.is_label_issue])) / 180
     assert precision > 0.6, precision  # far above the 10% of a random ranking
     assert (tmp_path / "run" / "input.npz").exists() and (tmp_path / "run" / "scores.csv").exists()
+    saved = pd.read_csv(tmp_path / "run" / "suspects.csv", index_col="index")
+    assert saved.index.tolist() == table.index.tolist() and (saved.suggested_label == table.suggested_label).all()
+    # The model memorised (fitted > 99%): its last prediction is the given label for the flagged flips, yet the
+    # training history still calls most of them likely mislabeled, with their true class as the suggested label.
+    flips = table[table.is_label_issue & table.index.isin(list(flipped))]
+    assert (flips.predicted_label == flips.given_label).mean() > 0.9
+    assert (flips.kind == "likely mislabeled").mean() > 0.8, flips.kind.value_counts()
+    assert (flips.suggested_label == d.target[flips.index]).mean() > 0.8
 
 
 def test_find_suspects_refuses_to_resume_an_interrupted_run_on_other_arrays(tmp_path, monkeypatch):
@@ -117,3 +125,19 @@ def test_the_three_kinds_on_injected_flips_and_duplicates(tmp_path):
     flips = flagged.index[np.isin(flagged.index, np.flatnonzero(flipped.numpy()))]
     assert (flagged.loc[flips, "kind"] == "likely mislabeled").mean() > 0.8
     assert set(flagged.kind) <= {"likely mislabeled", "atypical"} and table.what_to_check.notna().all()
+
+
+def test_kinds_and_suggested_label_from_the_training_history():
+    """A memorised sample (last prediction = given label) is likely mislabeled when one other class was predicted in at
+    least HISTORY_SHARE of the epochs; the suggested label is the last prediction where it differs, else the history's."""
+    table = pd.DataFrame({
+        "given_label": [5, 5, 5, 5], "predicted_label": [5, 3, 5, 5], "is_label_issue": [True, True, True, False],
+        "history_label": [3, 3, 7, 3], "history_share": [HISTORY_SHARE, 0.9, HISTORY_SHARE - 0.01, 0.9],
+    }, index=[10, 11, 12, 13])  # fmt: skip
+    kinds = suspect_kinds(table, None)
+    assert kinds.kind.tolist() == ["likely mislabeled", "likely mislabeled", "atypical", "likely mislabeled"]
+    assert kinds.suggested_label.tolist() == [3, 3, 5, 3]
+    assert kinds.is_likely_mislabeled.tolist() == [True, True, False, False]  # only flagged rows are suspects
+    assert kinds.is_atypical.tolist() == [False, False, True, False]
+    before = suspect_kinds(table.drop(columns=["history_label", "history_share"]), None)  # a run without the history
+    assert before.kind.tolist() == ["atypical", "likely mislabeled", "atypical", "atypical"]
