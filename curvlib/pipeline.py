@@ -47,6 +47,11 @@ from .userdata import describe, load_own_data
 __all__ = ["ScoreConfig", "PRESETS", "scores_table", "noisy_auroc", "prepare_data", "model_factory", "run_scoring", "data_fingerprint", "with_train"]
 
 
+# TrainConfig fields added after results were committed (results/full/), with their defaults: left out of
+# ScoreConfig.as_dict while at them, so the committed results and their config hashes stay valid.
+ADDED_LATER: dict[str, object] = {"score_epochs": ()}
+
+
 @dataclass(frozen=True)
 class ScoreConfig:
     """A scoring experiment: data, noise, model and training (see :class:`TrainConfig`)."""
@@ -62,12 +67,19 @@ class ScoreConfig:
     test_subset: int | None = None  # stratified subset of the test split (None = all)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The config as a plain dict (what its hash is computed from); a field of :data:`ADDED_LATER` is left out
+        while it holds its default, so results computed before the field existed keep their hash."""
+        values = asdict(self)
+        for name, default in ADDED_LATER.items():
+            if values["train"].get(name) == default:
+                del values["train"][name]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "ScoreConfig":
         """Inverse of :meth:`as_dict` (e.g. the ``config`` of a run's config.json)."""
-        train = {**values["train"], "milestones": tuple(values["train"]["milestones"]), "extra_h": tuple(values["train"].get("extra_h", ()))}
+        train = {**values["train"], "milestones": tuple(values["train"]["milestones"]), "extra_h": tuple(values["train"].get("extra_h", ())),
+                 "score_epochs": tuple(values["train"].get("score_epochs", ()))}
         return cls(**{**values, "train": TrainConfig(**train)})
 
 

@@ -61,9 +61,10 @@ class TrainConfig:
     squared: bool = False  # average ‖Δg‖² instead of ‖Δg‖
     score_batch_size: int = 256  # samples per scoring/eval batch
     chunk_size: int | None = None  # probes per scoring pass (None = all)
-    score_test: bool = False  # also score the test set's curvature on scored epochs
+    score_test: bool | str = False  # also score the test set's curvature: True = on every scored epoch, "last" = the last epoch only
     seed: int = 0  # shuffling, augmentation and probe seed
     extra_h: tuple[float, ...] = ()  # further steps scored with the same probes, recorded as curvature_h<h> (curvature_column)
+    score_epochs: tuple[int, ...] = ()  # 1-based epochs to score instead of every score_every-th (empty: score_every decides)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.score_batch_size < 1:
@@ -76,15 +77,31 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0; got {self.lr}")
         if not all(h > 0 for h in (self.h, *self.extra_h)):
             raise ValueError(f"every step h must be > 0; got h={self.h}, extra_h={self.extra_h}")
+        if not all(1 <= e <= self.epochs for e in self.score_epochs):
+            raise ValueError(f"score_epochs must lie in 1..{self.epochs}; got {self.score_epochs}")
+        if self.score_test not in (True, False, "last"):
+            raise ValueError(f"score_test must be True, False or 'last'; got {self.score_test!r}")
 
     @property
     def tracked(self) -> tuple[str, ...]:
         """The per-sample quantities this run records: :data:`TRACKED`, then one curvature column per ``extra_h``."""
         return (*TRACKED, *(curvature_column(h) for h in self.extra_h))
 
+    def scored_mask(self) -> np.ndarray:
+        """Boolean mask [epochs] of the scored epochs: those of ``score_epochs`` if given, else :func:`scored_epochs`."""
+        if self.score_epochs:
+            mask = np.zeros(self.epochs, dtype=bool)
+            mask[np.asarray(self.score_epochs) - 1] = True
+            return mask
+        return scored_epochs(self.epochs, self.score_every)
+
     def scored(self, epoch: int) -> bool:
-        """Whether curvature is computed at the end of (0-based) ``epoch``: see :func:`scored_epochs`."""
-        return bool(scored_epochs(self.epochs, self.score_every)[epoch])
+        """Whether curvature is computed at the end of (0-based) ``epoch``: see :meth:`scored_mask`."""
+        return bool(self.scored_mask()[epoch])
+
+    def scored_test(self, epoch: int) -> bool:
+        """Whether the test split's curvature is computed at the end of (0-based) ``epoch`` (``score_test``)."""
+        return self.scored(epoch) and (self.score_test is True or (self.score_test == "last" and epoch == self.epochs - 1))
 
 
 @dataclass(frozen=True)
@@ -283,7 +300,7 @@ def progress_line(history: dict[str, np.ndarray], epoch: int, config: TrainConfi
     Logged by :func:`train_and_score` at INFO level on the ``curvlib.training`` logger, for runs whose output
     is not a terminal (the command line turns it on there; tqdm's bars show progress in a terminal).
     """
-    scored = scored_epochs(config.epochs, config.score_every)
+    scored = config.scored_mask()
     seconds = history["seconds_train"][: epoch + 1] + history["seconds_score"][: epoch + 1]
     left = 0.0
     for kind in (True, False):
@@ -395,7 +412,7 @@ def train_and_score(
         history["train_loss"][epoch], history["train_acc"][epoch] = row["loss"].mean(), row["correct"].mean()
         if test_set is not None:
             row = evaluate(
-                model, test_set, config, epoch=epoch, with_curvature=scored and config.score_test,
+                model, test_set, config, epoch=epoch, with_curvature=config.scored_test(epoch),
                 device=device, keep_probs=True, desc="score test",
             )  # fmt: skip
             for name in (*config.tracked, "probs"):

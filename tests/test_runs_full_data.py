@@ -72,5 +72,14 @@ def test_the_full_profile_is_the_paper_schedule_shape_on_whole_splits():
         t = config.train
         assert config.subset is None and config.test_subset is None and t.schedule == "multistep" and t.lr == 0.1
         assert t.milestones == (round(0.4 * t.epochs), round(0.8 * t.epochs)) and t.h == 1e-3 and t.extra_h == (1e-2,)
-        assert t.n_probes == 10 and config.model in ("small_cnn", "resnet9", "preact_resnet18")
+        assert t.n_probes == 10 and config.model in ("small_cnn", "mlp")
+        assert (config.model == "mlp") == name.endswith("-mlp")  # the memorising tier is named for its network
     assert list(full_data.FULL_RUNS)[:2] == ["mnist-noise10", "mnist-original"]
+
+
+def test_the_memorising_tier_trains_as_the_model_choice_did():
+    """The model choice's MLP run and the memorising runs differ only in what is scored, never in training."""
+    choice, run = full_data.model_choice_config("mnist", "mlp"), full_data.FULL_RUNS["mnist-noise10-mlp"]
+    training = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule", "milestones", "gamma", "augment", "seed")
+    assert all(getattr(choice.train, f) == getattr(run.train, f) for f in training)
+    assert (choice.model, choice.width, choice.noise, choice.seed) == (run.model, run.width, run.noise, run.seed)
