@@ -10,7 +10,7 @@ export CURVLIB_DATA_ROOT
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 CHAPTERS := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
 
-.PHONY: install browser test test-all book smoke-book gpu-results full-results lab bench clean
+.PHONY: install browser test test-all book smoke-book gpu-job gpu-results full-results lab bench clean
 
 install: $(VENV)/.installed
 
@@ -57,17 +57,35 @@ smoke-book: install
 	cp -r book/_config.yml book/_toc.yml book/*.md book/_static book/_smoke/
 	$(VENV)/bin/jupyter-book build book/_smoke --warningiserror --keep-going --quiet
 
-## make gpu-results: the one prepared call for a lent GPU (at most 9 minutes on one H100/H200): the curvature
-## throughput benchmark at the paper's widths (benchmarks/results/curvature_throughput_cuda.json), then the paper
-## profile's MNIST run with 10% flipped labels (pre-activation ResNet18 on all 60,000 images, 30 epochs; see
-## curvlib.runs.full_data.GPU_RUNS) into results/full/; it resumes from its checkpoints if the call is cut.
-## DEVICE=cpu SMOKE=1 OUT=dir runs the same code path at toy sizes on a CPU (tests/test_gpu_results.py does).
+## make gpu-job RUN=<name> OUT=<dir>: one GPU job on a machine without internet (the project's lent GPU): no install
+## step, the interpreter PY (default: the machine's python3, which has torch), data from CURVLIB_DATA_ROOT (copy the
+## one dataset the run needs into the checkout's git-ignored gpu-data/ first), COMMIT=<hash> recorded as the code
+## where the copy has no .git. RUN is a run of curvlib.runs.full_data.GPU_RUNS or GPU_CL_RUNS (its committed-result
+## files go to OUT/<name>/, after a line with its estimated seconds), or "benchmark" (the curvature throughput at
+## each precision and `curvlib score --device` on 10,000 MNIST images, into OUT/benchmark/). SMOKE=1: the same code
+## path at toy sizes (make test runs it with PY=.venv/bin/python DEVICE=cpu).
 DEVICE ?= cuda
-OUT ?= .
+RUN ?= mnist-noise10-paper
+OUT ?= gpu-out
+COMMIT ?=
+gpu-job: PY := python3
+gpu-job:
+	@test -n "$(OUT)" || { echo "make gpu-job: give OUT=<dir>"; exit 2; }
+	if [ "$(RUN)" = benchmark ]; then \
+		PYTHONPATH=$(CURDIR) CURVLIB_GIT_COMMIT=$(COMMIT) $(PY) benchmarks/bench_curvature.py --device $(DEVICE) \
+			--out $(OUT)/benchmark --product $(if $(SMOKE),--smoke,); \
+	else \
+		PYTHONPATH=$(CURDIR) CURVLIB_GIT_COMMIT=$(COMMIT) $(PY) -m curvlib.runs.full_data $(RUN) --device $(DEVICE) \
+			--out $(OUT) --cache-dir $(or $(TMPDIR),/tmp)/curvlib-gpu-cache $(if $(SMOKE),--smoke,); \
+	fi
+
+## make gpu-results: the same jobs for people with their own GPU and internet, through the install (.venv): the
+## benchmark, then every GPU run, written where the book reads them (benchmarks/results/, results/full/)
 gpu-results: install
-	$(PY) benchmarks/bench_curvature.py --device $(DEVICE) $(if $(SMOKE),--repeats 1 --out $(OUT)/benchmarks,)
-	$(PY) -m curvlib.runs.full_data mnist-noise10-paper --device $(DEVICE) --cache-dir $(OUT)/results/cache \
-		$(if $(SMOKE),--smoke --out $(OUT)/results/full,)
+	$(MAKE) --no-print-directory gpu-job RUN=benchmark PY=$(PY) OUT=benchmarks/results-gpu
+	cp benchmarks/results-gpu/benchmark/*.json benchmarks/results/
+	for run in $$($(PY) -c "from curvlib.runs.full_data import GPU_RUNS, GPU_CL_RUNS; print(*GPU_RUNS, *GPU_CL_RUNS)"); do \
+		$(MAKE) --no-print-directory gpu-job RUN=$$run PY=$(PY) OUT=results/full || exit 1; done
 
 ## make full-results: compute (or resume) the full-data runs of the book's "At full scale" chapter and write their
 ## committed results to results/full/ (hours on a 2-core CPU; see curvlib/runs/full_data.py)

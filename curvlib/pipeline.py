@@ -44,7 +44,7 @@ from .results import RunResult, check_run_dir, load_or_compute, mark_pending, sa
 from .training import TrainConfig, TrainRecords, train_and_score
 from .userdata import describe, load_own_data
 
-__all__ = ["ScoreConfig", "PRESETS", "scores_table", "noisy_auroc", "prepare_data", "model_factory", "run_scoring", "data_fingerprint", "with_train"]
+__all__ = ["ScoreConfig", "PRESETS", "scores_table", "noisy_auroc", "prepare_data", "model_factory", "run_scoring", "data_fingerprint", "with_train", "with_seed"]
 
 
 # TrainConfig fields added after results were committed (results/full/), with their defaults: left out of
@@ -239,3 +239,15 @@ def data_fingerprint(config: ScoreConfig, train_set: IndexedDataset) -> str | No
 def with_train(config: ScoreConfig, **train_changes) -> ScoreConfig:
     """A copy of ``config`` with some :class:`TrainConfig` fields changed."""
     return replace(config, train=replace(config.train, **train_changes))
+
+
+def with_seed(config: ScoreConfig, seed: int) -> ScoreConfig:
+    """A copy of ``config`` whose one ``seed`` reaches everything random in a run: subset, label noise and
+    initialisation (``ScoreConfig.seed``) and shuffling, augmentation and probes (``TrainConfig.seed``), so that a
+    spread over seeds is a spread over training, not only over data.
+
+    Example:
+        >>> with_seed(PRESETS["mnist_quick"], 2).train.seed
+        2
+    """
+    return replace(config, seed=seed, train=replace(config.train, seed=seed))

@@ -65,11 +65,16 @@ def config_hash(config: dict[str, Any]) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
-    """HEAD of the repository when first asked in this process (a long run records the code it started with)."""
+    """HEAD of this checkout when first asked in this process (a long run records the code it started with).
+
+    Only the checkout's own ``.git`` is asked, never a repository above it: a copy without ``.git`` (as a GPU job
+    gets) takes the commit from the environment variable ``CURVLIB_GIT_COMMIT`` (``make gpu-job COMMIT=...`` sets
+    it), else None."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return os.environ.get("CURVLIB_GIT_COMMIT") or None
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None

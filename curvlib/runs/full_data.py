@@ -38,7 +38,7 @@ from . import scale
 from .detection import auroc_by_epoch, run_confident_learning
 
 __all__ = [
-    "MEMORISING_RECIPE", "CHOICE_CANDIDATES", "model_choice_config", "run_model_choice", "memorising_config", "FULL_RUNS", "GPU_RUNS", "DEFAULT_RUNS", "all_runs", "EVIDENCE_RECIPE", "FULL_RESULTS", "run_config", "cl_folds", "defaults_config", "FullDataRun", "full_data_config", "run_full_data", "export_full_data", "committed_runs", "load_full_data",
+    "MEMORISING_RECIPE", "CHOICE_CANDIDATES", "model_choice_config", "run_model_choice", "memorising_config", "FULL_RUNS", "GPU_RUNS", "GPU_CL_RUNS", "GPU_RECIPE", "H200_RATES", "GPU_JOB_LIMIT_S", "estimate_seconds", "DEFAULT_RUNS", "all_runs", "EVIDENCE_RECIPE", "FULL_RESULTS", "run_config", "cl_folds", "defaults_config", "FullDataRun", "full_data_config", "run_full_data", "export_full_data", "committed_runs", "load_full_data",
     "EPOCH_SCORES",
 ]  # fmt: skip
 
@@ -130,17 +130,32 @@ FULL_RUNS: dict[str, ScoreConfig] = {
 }
 CL_FOLDS = 3  # confident learning's out-of-sample folds (as the CSL paper ran it)
 
-# The paper profile's MNIST run for one lent GPU (make gpu-results): the pre-activation ResNet18 (width 64) on the
-# whole training split with 10% flipped labels, the paper's schedule shortened from 200 to 30 epochs (×0.1 after 12
-# and 24, i.e. at 40% and 80% as the paper's 80 and 160 of 200), weight decay 1e-4, scored every 3 epochs at both
-# steps; no confident learning (its 3 retrainings would not fit the 9 minutes).
+# The paper profile on one lent GPU: one job per run (a job starts on a bare machine, keeps nothing of an earlier one
+# and runs at most 10 minutes), so each run must fit GPU_JOB_LIMIT_S by estimate_seconds(). The recipe that memorised
+# on the project's H200 (98% of the flipped labels fitted; ../shared/docs/gpu-notes.md): the pre-activation ResNet18
+# (width 64) on the whole training split, 30 epochs (the paper's 200 shortened), lr 0.1 ×0.1 after epochs 12 and 24
+# (40% and 80%, as the paper's 80 and 160 of 200), weight decay 1e-4; curvature at the paper's h = 1e-3 in exact
+# float32 on all 60,000 training images at five epochs (in the lr-0.1 phase, right after each drop, half-way through
+# the fitting of the flips, the last), the test split at the last epoch only. Confident learning (3 folds of the same
+# recipe) does not fit beside a run: it is a job of its own (GPU_CL_RUNS).
+GPU_RECIPE = TrainConfig(epochs=30, batch_size=128, lr=0.1, weight_decay=1e-4, milestones=(12, 24), score_epochs=(6, 13, 18, 25, 30),
+                         h=1e-3, n_probes=10, score_batch_size=512, score_test="last")  # fmt: skip
 GPU_RUNS: dict[str, ScoreConfig] = {
-    "mnist-noise10-paper": ScoreConfig(
-        dataset="mnist", subset=None, noise=0.1, model="preact_resnet18", width=64, seed=0,
-        train=TrainConfig(epochs=30, batch_size=128, lr=0.1, weight_decay=1e-4, milestones=(12, 24), score_every=3, h=1e-3,
-                          extra_h=(1e-2,), n_probes=10, score_batch_size=1024, score_test=True),
-    ),
+    f"{dataset}-{kind}-paper": ScoreConfig(dataset=dataset, subset=None, noise=noise, model="preact_resnet18", width=64, seed=0, train=GPU_RECIPE)
+    for dataset, kind, noise in (("mnist", "noise10", 0.1), ("fashion_mnist", "noise10", 0.1), ("mnist", "original", 0.0))
 }  # fmt: skip
+GPU_CL_RUNS: dict[str, str] = {"mnist-noise10-paper-cl": "mnist-noise10-paper"}  # confident learning of a GPU run, as its own job
+
+# What the project's H200 measured for the pre-activation ResNet18 (width 64) on MNIST (../shared/docs/gpu-notes.md,
+# 2026-12-04), and what a job costs besides: the rates of estimate_seconds().
+H200_RATES = {
+    "startup_s": 30.0,  # a bare machine starts (measured: about 30 s)
+    "setup_s": 15.0,  # importing torch and reading the data (assumed)
+    "epoch_s": 115 / 30,  # one training epoch with the per-epoch evaluation of every sample (30 epochs: about 115 s)
+    "score_samples_per_s": 1000.0,  # curvature at one step, n = 10, exact float32 with TF32 off (1,006–1,080 measured)
+}
+GPU_JOB_LIMIT_S = 480  # a job may run 600 s; two minutes stay for the copy of the tree, the transfers and surprises
+_SPLITS = {"mnist": (60_000, 10_000), "fashion_mnist": (60_000, 10_000)}  # training and test images
 
 
 # The recipe the defaults evidence measured: the command line's preset as it stood before the evidence chose its
@@ -169,8 +184,34 @@ DEFAULT_RUNS: dict[str, ScoreConfig] = {
 
 
 def all_runs() -> dict[str, ScoreConfig]:
-    """Every committed run by name: :data:`FULL_RUNS`, :data:`GPU_RUNS` and :data:`DEFAULT_RUNS`, as they stand now."""
-    return {**FULL_RUNS, **GPU_RUNS, **DEFAULT_RUNS}
+    """Every committed run by name: :data:`FULL_RUNS`, :data:`GPU_RUNS` (with :data:`GPU_CL_RUNS`, the config of the run
+    whose confident learning they compute) and :data:`DEFAULT_RUNS`, as they stand now."""
+    return {**FULL_RUNS, **GPU_RUNS, **{name: GPU_RUNS[base] for name, base in GPU_CL_RUNS.items()}, **DEFAULT_RUNS}
+
+
+def estimate_seconds(name: str) -> float:
+    """Seconds the GPU run ``name`` (:data:`GPU_RUNS` or :data:`GPU_CL_RUNS`) takes as one job on the project's H200,
+    from :data:`H200_RATES`: start-up + set-up + epochs × epoch_s + (samples scored × steps h) / score_samples_per_s,
+    where samples scored = the training images at every scored epoch plus the test images where they are scored;
+    a confident-learning run trains its folds instead: folds × epochs × epoch_s × (folds − 1)/folds.
+
+    Raises ValueError for a run whose network has no measured rate (only the pre-activation ResNet18, width 64).
+
+    Example:
+        >>> round(estimate_seconds("mnist-noise10-paper"))
+        470
+    """
+    config = run_config(name)
+    if (config.model, config.width) != ("preact_resnet18", 64) or config.dataset not in _SPLITS:
+        raise ValueError(f"no measured H200 rate for {config.model} (width {config.width}) on {config.dataset}")
+    rates, train = H200_RATES, config.train
+    fixed = rates["startup_s"] + rates["setup_s"]
+    if name in GPU_CL_RUNS:
+        return fixed + CL_FOLDS * train.epochs * rates["epoch_s"] * (CL_FOLDS - 1) / CL_FOLDS
+    n_train, n_test = _SPLITS[config.dataset]
+    test_epochs = sum(train.scored_test(e) for e in range(train.epochs))
+    scored = int(train.scored_mask().sum()) * n_train + test_epochs * n_test
+    return fixed + train.epochs * rates["epoch_s"] + scored * (1 + len(train.extra_h)) / rates["score_samples_per_s"]
 
 
 def run_config(name: str, smoke: bool = False) -> ScoreConfig:
@@ -183,20 +224,23 @@ def run_config(name: str, smoke: bool = False) -> ScoreConfig:
 
 
 def cl_folds(name: str) -> int:
-    """Confident learning's folds for a committed run: :data:`CL_FOLDS` for the full-data runs and the whole-split
-    default runs, 0 (none) for the GPU run and the subsets."""
-    if name in FULL_RUNS:
+    """Confident learning's folds for a committed run: :data:`CL_FOLDS` for the full-data runs, the whole-split
+    default runs and the GPU confident-learning runs, 0 (none) for the GPU scoring runs and the subsets."""
+    if name in FULL_RUNS or name in GPU_CL_RUNS:
         return CL_FOLDS
     return 0 if name in GPU_RUNS or run_config(name).subset is not None else CL_FOLDS
 
 
 def run_full_data(
     name: str, *, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu", smoke: bool = False
-) -> tuple[RunResult, RunResult | None]:
+) -> tuple[RunResult | None, RunResult | None]:
     """The scoring run and the confident-learning baseline (:func:`cl_folds`; None without) of the committed run
     ``name`` (:func:`run_config`), each computed once under ``cache_dir`` (resuming from checkpoints after an
-    interruption) or read back: (scoring, confident learning or None)."""
+    interruption) or read back: (scoring, confident learning or None). A run of :data:`GPU_CL_RUNS` computes only
+    the confident learning of its base run: (None, confident learning)."""
     config = run_config(name, smoke)
+    if name in GPU_CL_RUNS:
+        return None, run_confident_learning(config, folds=cl_folds(name), cache_dir=cache_dir, data_root=data_root, device=device)
     scoring = run_scoring(config, data_root=data_root, cache_dir=cache_dir, device=device)
     if not cl_folds(name):
         return scoring, None
@@ -233,7 +277,7 @@ def _extra_columns(scoring: RunResult) -> list[str]:
     return [key.split("/", 1)[1] for key in scoring.arrays if key.startswith("train/curvature_h")]
 
 
-def export_full_data(name: str, scoring: RunResult, cl: RunResult | None, out_root: str | os.PathLike = FULL_RESULTS) -> Path:
+def export_full_data(name: str, scoring: RunResult | None, cl: RunResult | None, out_root: str | os.PathLike = FULL_RESULTS) -> Path:
     """Write the committed result of the run ``name`` into ``out_root/name`` and return the folder:
 
     - ``scores.csv.gz``: one row per training sample (index, label, true_label, is_noisy, prediction, fitted, every
@@ -244,8 +288,13 @@ def export_full_data(name: str, scoring: RunResult, cl: RunResult | None, out_ro
       each step averaged over the scored epochs (NaN where the test split was not scored);
     - ``config.json``: the config and its hash, the environment with code commit and device, the wall times of
       training, scoring and confident learning, and the SHA-256 of every file.
+
+    A run of :data:`GPU_CL_RUNS` (``scoring`` None) writes ``confident_learning.csv.gz`` (index, confident_learning)
+    and ``config.json``; :func:`load_full_data` of its base run merges it.
     """
     folder = Path(out_root) / name
+    if scoring is None:
+        return _export_cl_only(name, cl, folder)
     scores = scoring.tables["scores"]
     if scoring.config["train"]["score_every"] == 1:  # what scoring only every k epochs would have given (exact)
         scores = scores.assign(**{f"curvature_every{k}": every_k_curvature(scoring, k) for k in EVERY_K})
@@ -265,17 +314,29 @@ def export_full_data(name: str, scoring: RunResult, cl: RunResult | None, out_ro
     for file, write in files.items():
         atomic_write(folder / file, write)
     history = scoring.tables["history"]
+    seconds = {
+        "training": float(history["seconds_train"].sum()), "scoring_and_eval": float(history["seconds_score"].sum()),
+        "confident_learning": float(cl.tables["timing"]["seconds"].iloc[0]) if cl is not None else 0.0,
+    }  # fmt: skip
+    _write_meta(folder, name, scoring.config, scoring.meta.get("environment", environment_info()), seconds, files)
+    return folder
+
+
+def _write_meta(folder: Path, name: str, config: dict, environment: dict, wall_seconds: dict, files) -> None:
     meta = {
-        "name": name, "config": scoring.config, "config_hash": config_hash(scoring.config),
-        "environment": scoring.meta.get("environment", environment_info()),
-        "wall_seconds": {
-            "training": float(history["seconds_train"].sum()), "scoring_and_eval": float(history["seconds_score"].sum()),
-            "confident_learning": float(cl.tables["timing"]["seconds"].iloc[0]) if cl is not None else 0.0,
-        },
+        "name": name, "config": config, "config_hash": config_hash(config), "environment": environment, "wall_seconds": wall_seconds,
         "exported": {"git_commit": environment_info()["git_commit"], "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
         "sha256": {file: _sha256(folder / file) for file in files},
     }  # fmt: skip
     atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+
+
+def _export_cl_only(name: str, cl: RunResult, folder: Path) -> Path:
+    table = cl.tables["confident_learning"][["index", "confident_learning"]]
+    atomic_write(folder / "confident_learning.csv.gz", lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g", compression="gzip"))
+    seconds = {"confident_learning": float(cl.tables["timing"]["seconds"].iloc[0])}
+    config = {k: v for k, v in cl.config.items() if k != "folds"}  # the base run's config
+    _write_meta(folder, name, config, cl.meta.get("environment", environment_info()), seconds, ["confident_learning.csv.gz"])
     return folder
 
 
@@ -305,13 +366,9 @@ def committed_runs(root: str | os.PathLike = FULL_RESULTS, runs=None) -> list[st
     return [name for name in (FULL_RUNS if runs is None else runs) if (Path(root) / name / "config.json").exists()]
 
 
-def load_full_data(name: str, root: str | os.PathLike = FULL_RESULTS) -> FullDataRun:
-    """Read the committed run ``root/name`` (written by :func:`export_full_data`).
-
-    Raises FileNotFoundError if it was never computed, and ValueError if a file does not match the SHA-256 in
-    its ``config.json`` or the config there is not ``run_config(name)`` (the code changed since the run: recompute
-    it with ``python -m curvlib.runs.full_data NAME``).
-    """
+def _read_checked(name: str, root: str | os.PathLike) -> tuple[Path, dict]:
+    """The folder and config.json of the committed run ``root/name``, every file checked against its SHA-256 and the
+    config against :func:`run_config` (see :func:`load_full_data`)."""
     folder = Path(root) / name
     meta_path = folder / "config.json"
     if not meta_path.exists():
@@ -326,8 +383,24 @@ def load_full_data(name: str, root: str | os.PathLike = FULL_RESULTS) -> FullDat
             f"{folder} was computed with config {meta['config_hash']}, but run {name!r} is now {expected}: "
             f"recompute it with `python -m curvlib.runs.full_data {name}`"
         )
+    return folder, meta
+
+
+def load_full_data(name: str, root: str | os.PathLike = FULL_RESULTS) -> FullDataRun:
+    """Read the committed run ``root/name`` (written by :func:`export_full_data`); for a GPU run whose confident
+    learning was committed as its own run (:data:`GPU_CL_RUNS`), its ``confident_learning`` column is merged in.
+
+    Raises FileNotFoundError if it was never computed, and ValueError if a file does not match the SHA-256 in
+    its ``config.json`` or the config there is not ``run_config(name)`` (the code changed since the run: recompute
+    it with ``python -m curvlib.runs.full_data NAME``).
+    """
+    folder, meta = _read_checked(name, root)
     read = {file: pd.read_csv(folder / file) for file in ("scores.csv.gz", "epochs.csv", "test.csv.gz")}
-    return FullDataRun(name, read["scores.csv.gz"], read["epochs.csv"], read["test.csv.gz"], meta)
+    scores = read["scores.csv.gz"]
+    for cl_name in (n for n, base in GPU_CL_RUNS.items() if base == name and (Path(root) / n / "config.json").exists()):
+        cl_folder, _ = _read_checked(cl_name, root)
+        scores = scores.merge(pd.read_csv(cl_folder / "confident_learning.csv.gz"), on="index", validate="one_to_one")
+    return FullDataRun(name, scores, read["epochs.csv"], read["test.csv.gz"], meta)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,17 +410,23 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m curvlib.runs.full_data", description=main.__doc__)
     parser.add_argument("names", nargs="*", default=list(FULL_RUNS), metavar="NAME",
-                        help=f"runs to compute, in order (default: {', '.join(FULL_RUNS)}; for a GPU: {', '.join(GPU_RUNS)}; "
+                        help=f"runs to compute, in order (default: {', '.join(FULL_RUNS)}; for a GPU: {', '.join([*GPU_RUNS, *GPU_CL_RUNS])}; "
                              "the evidence for the defaults: defaults-*)")
     parser.add_argument("--smoke", action="store_true", help="the same code path at toy sizes (tests the GPU run on a CPU)")
     parser.add_argument("--cache-dir", default="results/cache", help="where the runs and their checkpoints are kept")
     parser.add_argument("--data-root", default=None, help="folder holding MNIST/raw etc. (default: $CURVLIB_DATA_ROOT)")
     parser.add_argument("--out", default=str(FULL_RESULTS), help="where the committed results are written")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--estimate", action="store_true", help="only print each GPU run's estimated seconds on an H200 (estimate_seconds)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in all_runs()]
     if unknown:
         parser.error(f"unknown run(s) {unknown}; choose from {list(all_runs())}")
+    for name in args.names:
+        if name in GPU_RUNS or name in GPU_CL_RUNS:
+            print(f"{name}: estimated {estimate_seconds(name):.0f} s on an H200 (a job may take {GPU_JOB_LIMIT_S} s)", flush=True)
+    if args.estimate:
+        return 0
     print(f"code {environment_info()['git_commit']}, {environment_info(args.device)['device']}", file=sys.stderr, flush=True)
     with progress_lines():
         for name in args.names:

@@ -66,6 +66,9 @@ def smoke(config: Any, *, keep_width: bool = False) -> Any:
             changes[field.name] = tuple(sorted({min(e, SMOKE["epochs"]) for e in value}))
     if "milestones" in changes or hasattr(config, "milestones"):
         changes["milestones"] = _moved(config.milestones, config.epochs, changes["epochs"])
+    if getattr(config, "score_epochs", ()):  # scored epochs at the same share of the shortened run, inside it
+        after = changes["epochs"]
+        changes["score_epochs"] = tuple(sorted({min(after, max(1, round(e * after / config.epochs))) for e in config.score_epochs}))
     return dataclasses.replace(config, **changes)
 
 

@@ -8,7 +8,7 @@ and returns a tidy table.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +17,15 @@ import torch
 
 from ..analysis import compare_scores, every_k_curvature
 from ..curvature import keyed_rademacher_probes, probe_differences
-from ..pipeline import ScoreConfig, model_factory, prepare_data, run_scoring, with_train
+from ..metrics import pearson
+from ..models import build_model
+from ..pipeline import ScoreConfig, model_factory, prepare_data, run_scoring, with_seed, with_train
+from ..reference import paper_algorithm_curvature
 from ..metrics import auroc
 from ..results import RunResult, load_or_compute
 from ..training import TrainRecords, train_and_score
 
-__all__ = ["run_sensitivity_sweep", "run_finite_difference_profile", "profile_summary", "run_detection_settings"]
+__all__ = ["run_sensitivity_sweep", "run_finite_difference_profile", "profile_summary", "run_detection_settings", "PrecisionConfig", "run_precision"]
 
 
 def run_sensitivity_sweep(
@@ -44,7 +47,7 @@ def run_sensitivity_sweep(
         raise ValueError(f"the reference run must be scored every epoch (score_every=1); got {base.train.score_every}")
     rows = []
     for seed in seeds:
-        config = replace(base, seed=seed)
+        config = with_seed(base, seed)
         ref = run_scoring(config, data_root=data_root, cache_dir=cache_dir, device=device)
         table = ref.tables["scores"]
         reference = table["curvature"].to_numpy()
@@ -138,3 +141,49 @@ def run_detection_settings(
             "minutes": float(history.seconds_train.sum() + history.seconds_score.sum()) / 60,
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """The precision experiment: ``subset`` training images of ``dataset`` under ``model`` of ``width`` at its seeded
+    initialisation, scored at each step of ``hs`` with ``n_probes`` keyed probes in every dtype of ``dtypes``."""
+
+    dataset: str = "mnist"
+    model: str = "preact_resnet18"  # the paper's MNIST network
+    width: int = 8  # 64 in the paper; 8 on a CPU
+    subset: int = 128  # scored images (the first of a seeded stratified subset)
+    hs: tuple[float, ...] = (1e-3, 1e-2)  # finite-difference steps
+    dtypes: tuple[str, ...] = ("float32", "bfloat16")  # compared with float64
+    n_probes: int = 10
+    seed: int = 0
+
+
+def run_precision(config: PrecisionConfig, *, cache_dir: str | os.PathLike, data_root=None, device: str = "cpu") -> pd.DataFrame:
+    """How far the finite difference drifts from float64 when computed in lower precision: the same network, images
+    and probes, the authors' algorithm (:func:`curvlib.reference.paper_algorithm_curvature`, which runs in whatever
+    dtype it is given; curvlib's estimator refuses anything below float32) in float64 and in each dtype of ``config``.
+
+    Contract: one row per (h, dtype) with ``max_rel_err`` = max_b |c_b − c⁶⁴_b| / c⁶⁴_b, ``median_rel_err`` and
+    ``pearson`` (with float64) over the scored images; cached. ∇ℓ(x + hv) − ∇ℓ(x) subtracts two nearly equal
+    gradients, so its relative error is about the dtype's rounding error times ‖∇ℓ‖ / ‖Δg‖: small steps need
+    float32 or better (on a GPU, TF32 convolutions cause the same cancellation; ../shared/docs/gpu-notes.md).
+    """
+
+    def compute(run_dir: Path):
+        data = prepare_data(ScoreConfig(dataset=config.dataset, subset=max(config.subset, 10), noise=0.0, seed=config.seed), data_root)[0]
+        x, y = data.x[: config.subset].to(device), data.y[: config.subset].to(device)
+        torch.manual_seed(config.seed)
+        model = build_model(config.model, input_shape=tuple(x.shape[1:]), num_classes=data.num_classes, width=config.width).to(device)
+        probes = keyed_rademacher_probes(data.index[: config.subset], config.n_probes, tuple(x.shape[1:]), seed=config.seed)
+        rows = []
+        for h in config.hs:
+            exact = paper_algorithm_curvature(model.double(), x.double(), y, probes, h=h).curvature
+            for name in config.dtypes:
+                dtype = getattr(torch, name)
+                values = paper_algorithm_curvature(model.to(dtype), x.to(dtype), y, probes, h=h).curvature.double()
+                rel = ((values - exact).abs() / exact.abs()).cpu().numpy()
+                rows.append({"h": h, "dtype": name, "max_rel_err": float(rel.max()), "median_rel_err": float(np.median(rel)),
+                             "pearson": pearson(values.cpu().numpy(), exact.cpu().numpy())})  # fmt: skip
+        return {"precision": pd.DataFrame(rows)}, {}
+
+    return load_or_compute(cache_dir, f"precision-{config.dataset}-{config.model}", asdict(config), compute).tables["precision"]
