@@ -46,3 +46,31 @@ def test_bad_inputs():
         metrics.auroc([0, 1], [np.nan, 0.2])
     with pytest.raises(ValueError, match="k must be"):
         metrics.precision_at_k([0, 1], [0.1, 0.2], 5)
+
+
+def test_bootstrap_aurocs_centre_on_the_auroc_and_pair_the_scores():
+    from curvlib.metrics import auroc, bootstrap_aurocs, interval
+
+    rng = np.random.default_rng(1)
+    flags = rng.random(3000) < 0.1
+    a = rng.normal(size=3000) + 1.5 * flags
+    b = np.round(a + rng.normal(size=3000), 1)  # a worse score, with ties
+    boot = bootstrap_aurocs(flags, {"a": a, "b": b, "a again": a.copy()}, n_boot=400, seed=0)
+    assert abs(boot["b"].mean() - auroc(flags, b)) < 0.003 and abs(boot["a"].mean() - auroc(flags, a)) < 0.003
+    assert (boot["a"] == boot["a again"]).all()  # the same resample for every score
+    low, high = interval(boot["a"] - boot["b"])
+    assert low < auroc(flags, a) - auroc(flags, b) < high and low > 0  # a is better, and the interval says so
+    spread = boot["a"].std()
+    assert 0.002 < spread < 0.02  # a real spread, of the size sqrt(AUROC(1 - AUROC)/positives) suggests
+
+
+def test_bootstrap_top_k_resamples_the_known_errors():
+    from curvlib.metrics import bootstrap_top_k, interval
+
+    ranks = {"good": np.array([1, 5, 50, 90, 300]), "bad": np.array([200, 5, 500, 900, 3000])}
+    boot = bootstrap_top_k(ranks, 100, n_boot=1000, seed=0)
+    assert set(np.unique(boot["good"])) <= set(range(6)) and abs(boot["good"].mean() - 4) < 0.15 and abs(boot["bad"].mean() - 1) < 0.1
+    diff = boot["good"] - boot["bad"]
+    assert interval(diff)[0] >= 0 and interval(diff)[1] <= 5
+    with pytest.raises(ValueError, match="same known errors"):
+        bootstrap_top_k({"a": np.arange(3), "b": np.arange(4)}, 2)
