@@ -17,9 +17,9 @@ def glued(chapter: Path) -> dict[str, str]:
     out = {}
     for cell in json.loads(chapter.read_text())["cells"]:
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name is not None:
-                out[name] = "".join(output.get("data", {}).get("text/plain", ""))
+            scrap = output.get("metadata", {}).get("scrapbook", {})
+            if "name" in scrap:
+                out[scrap["name"]] = "".join(output.get("data", {}).get(scrap.get("mime_prefix", "") + "text/plain", ""))
     return out
 
 

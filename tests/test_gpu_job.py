@@ -83,3 +83,10 @@ def test_gpu_job_benchmark_rows_carry_their_precision_and_the_product_time(tmp_p
     assert all(row["max_rel_diff_float64"] < 1e-5 and row["curvlib_pearson_vs_float64"] > 0.99 for row in bench["rows"])
     assert bench["product"]["exit_status"] == 0 and bench["product"]["wall_seconds"] > 0 and "--device cpu" in bench["product"]["command"]
     assert bench["environment"]["git_commit"] == "0123abcd"
+
+
+def test_the_readme_states_the_estimate_the_code_gives():
+    import re
+
+    found = re.search(r"--estimate (\S+) +# prints \"estimated (\d+) s on an H200\"", (ROOT / "README.md").read_text())
+    assert found and int(found.group(2)) == round(estimate_seconds(found.group(1)))
