@@ -270,7 +270,7 @@ def memorization_check(table: pd.DataFrame, threshold: float = MEMORIZED) -> dic
     advice = None if memorized else (
         f"the model fits {fitted:.1%} of its training labels (below {threshold:.0%}), so it has not memorised them and "
         "curvature is not the paper's memorization score here; it can still rank mislabeled samples well (the book's "
-        "Choosing the defaults chapter); for the memorization score, train longer (--epochs 40), wider (--width) or with "
-        "lower --weight-decay"
+        "Choosing the defaults chapter); for the memorization score, train until the labels are fitted: more --epochs, "
+        "a wider --width, --model mlp (the network that memorised in the book's full-scale chapter) or lower --weight-decay"
     )
     return {"fitted": fitted, "fitted_flipped": flipped, "memorized": bool(memorized), "threshold": threshold, "advice": advice}

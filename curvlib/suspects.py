@@ -24,7 +24,7 @@ from .pipeline import PRESETS, ScoreConfig, prepare_data, run_scoring, with_trai
 from .results import atomic_write, check_run_dir, mark_pending, write_npz
 from .userdata import dataset_from_arrays
 
-__all__ = ["find_suspects", "suspects_table", "suspect_kinds", "conflicting_duplicate_pairs", "KINDS", "HISTORY_SHARE", "save_suspects", "WHAT_TO_CHECK", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "WHY_DEFAULT_SCORE"]
+__all__ = ["find_suspects", "suspects_table", "suspect_kinds", "conflicting_duplicate_pairs", "KINDS", "HISTORY_SHARE", "save_suspects", "kind_quality", "WHAT_TO_CHECK", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "WHY_DEFAULT_SCORE"]
 
 # Scores shown beside the ranking one (all higher = more suspicious; see curvlib.baselines).
 SUSPECT_SCORES = ("curvature", "loss_mean", "in_confidence", "learning_time", "forgetting", "aum")
@@ -71,13 +71,13 @@ def conflicting_duplicate_pairs(dataset: IndexedDataset, tolerance: float = 0.02
                          "distance": pairs["distance"].to_numpy()})  # fmt: skip
 
 
-def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None) -> pd.DataFrame:
+def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None, history_share: float = HISTORY_SHARE) -> pd.DataFrame:
     """Which of the paper's three kinds each sample of a :func:`suspects_table` most likely is, and what to check.
 
     Contract, per row: ``duplicate_of`` is the dataset index of a (near-)identical sample with another label
     (from ``duplicates``, :func:`conflicting_duplicate_pairs`; -1 if none); ``kind`` is "conflicting duplicate"
     if it has one, else "likely mislabeled" if the model's prediction after the last epoch differs from the given
-    label or, during training, it predicted one other class in at least :data:`HISTORY_SHARE` of the epochs
+    label or, during training, it predicted one other class in at least ``history_share`` of the epochs
     (``history_label``, ``history_share``: :func:`curvlib.baselines.history_label`; a table without them is judged
     on the last epoch alone), else "atypical" (high score, label agreed); ``suggested_label`` is that other class
     for a likely mislabeled sample (the last prediction where it differs, else the history's) and the given label
@@ -93,7 +93,7 @@ def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None) -> pd.Da
     duplicate = partner.to_numpy() >= 0
     given, last = table["given_label"].to_numpy(), table["predicted_label"].to_numpy()
     if "history_label" in table.columns:
-        in_history = table["history_share"].to_numpy() >= HISTORY_SHARE
+        in_history = table["history_share"].to_numpy() >= history_share
         history = table["history_label"].to_numpy()
     else:  # a run scored before the history was kept
         in_history, history = np.zeros(len(table), dtype=bool), given
@@ -109,7 +109,8 @@ def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None) -> pd.Da
 
 
 def suspects_table(
-    scores: pd.DataFrame, *, rank_by: str = DEFAULT_SCORE, budget: float = DEFAULT_BUDGET, duplicates: pd.DataFrame | None = None
+    scores: pd.DataFrame, *, rank_by: str = DEFAULT_SCORE, budget: float = DEFAULT_BUDGET, duplicates: pd.DataFrame | None = None,
+    history_share: float = HISTORY_SHARE,
 ) -> pd.DataFrame:
     """Rank a run's ``scores`` table (:func:`curvlib.pipeline.scores_table`) by ``rank_by`` (default
     :data:`DEFAULT_SCORE`, see :data:`WHY_DEFAULT_SCORE`), highest first.
@@ -119,7 +120,7 @@ def suspects_table(
     ``label_score`` = 1 − (rank − 1)/(N − 1) of ``rank_by`` (cleanlab's direction: lower = more likely an
     issue), the training history's other class (``history_label``, ``history_share``), the kind of suspect, the
     suggested label and what to check (:func:`suspect_kinds`, with the conflicting ``duplicates``
-    pairs if given), then each score of :data:`SUSPECT_SCORES` with ``<score>_is_issue`` at the same budget, and
+    pairs if given, and ``history_share``), then each score of :data:`SUSPECT_SCORES` with ``<score>_is_issue`` at the same budget, and
     ``true_label``/``is_noisy`` where noise was injected.
 
     Example:
@@ -142,7 +143,7 @@ def suspects_table(
     for name in ("history_label", "history_share"):
         if name in ranked.columns:
             out[name] = ranked[name].to_numpy()
-    kinds = suspect_kinds(out, duplicates)
+    kinds = suspect_kinds(out, duplicates, history_share)
     out = out.join(kinds)[["rank", "given_label", "suggested_label", "predicted_label", "is_label_issue", "label_score",
                            *[c for c in kinds.columns if c != "suggested_label"], *[c for c in out.columns if c.startswith("history_")]]]  # fmt: skip
     for name in dict.fromkeys((rank_by, *SUSPECT_SCORES)):
@@ -152,6 +153,31 @@ def suspects_table(
     if ranked["is_noisy"].any():
         out["true_label"], out["is_noisy"] = ranked["true_label"].to_numpy(), ranked["is_noisy"].to_numpy()
     return out
+
+
+def kind_quality(table: pd.DataFrame, is_error: np.ndarray, true_label: np.ndarray | None = None) -> dict:
+    """How well the "likely mislabeled" kind of a :func:`suspects_table` finds known label errors.
+
+    Contract, with ``is_error`` a boolean per row (injected flips, or a list of real errors) and ``true_label`` the
+    correct labels where known: ``precision`` = share of the samples called likely mislabeled (flagged ones) that are
+    errors; ``recall`` = share of all errors called likely mislabeled; ``of_flagged`` = share of the flagged errors
+    called likely mislabeled rather than atypical; ``suggested_correct`` = share of the errors called likely
+    mislabeled whose ``suggested_label`` is the true label (NaN without ``true_label``); ``called`` and ``errors``
+    count them.
+
+    Example:
+        >>> kind_quality(table, table.is_noisy.to_numpy(), table.true_label.to_numpy())["precision"]
+    """
+    is_error = np.asarray(is_error, dtype=bool)
+    called = table["is_likely_mislabeled"].to_numpy(dtype=bool)
+    flagged = table["is_label_issue"].to_numpy(dtype=bool)
+    hits = called & is_error
+    suggested = float((table["suggested_label"].to_numpy()[hits] == np.asarray(true_label)[hits]).mean()) if true_label is not None and hits.any() else float("nan")
+    return {
+        "precision": float(is_error[called].mean()) if called.any() else float("nan"), "recall": float(called[is_error].mean()),
+        "of_flagged": float(called[flagged & is_error].mean()) if (flagged & is_error).any() else float("nan"),
+        "suggested_correct": suggested, "called": int(called.sum()), "errors": int(is_error.sum()),
+    }  # fmt: skip
 
 
 def save_suspects(table: pd.DataFrame, path: str | os.PathLike) -> Path:

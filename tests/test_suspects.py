@@ -141,3 +141,15 @@ def test_kinds_and_suggested_label_from_the_training_history():
     assert kinds.is_atypical.tolist() == [False, False, True, False]
     before = suspect_kinds(table.drop(columns=["history_label", "history_share"]), None)  # a run without the history
     assert before.kind.tolist() == ["atypical", "likely mislabeled", "atypical", "atypical"]
+
+
+def test_kind_quality_counts_precision_recall_and_suggested_labels():
+    from curvlib.suspects import kind_quality
+
+    table = pd.DataFrame({
+        "is_likely_mislabeled": [True, True, False, False, False], "is_label_issue": [True, True, True, False, False],
+        "suggested_label": [3, 1, 4, 0, 0],
+    })  # fmt: skip
+    q = kind_quality(table, np.array([True, False, True, True, False]), np.array([3, 1, 2, 0, 0]))
+    assert q["precision"] == 0.5 and q["recall"] == 1 / 3 and q["of_flagged"] == 0.5 and q["suggested_correct"] == 1.0
+    assert q["called"] == 2 and q["errors"] == 3
