@@ -16,7 +16,8 @@ All are read off the per-epoch records of one run (:class:`curvlib.training.Trai
 - ``curvature_h<h>``: epoch-averaged curvature at each extra step h of the run (``TrainConfig.extra_h``).
 
 Not a score but read off the same records: :func:`history_label`, the other class the network predicted most
-often during training (the label a memorised sample's history suggests, when the last epoch agrees with the given one).
+often before it fitted the sample (the label a memorised sample's history suggests, when the last epoch agrees with
+the given one).
 
 Two more need models of their own: :func:`confident_learning_scores` (K-fold cleanlab) and
 :func:`ssft_scores` (second-split forgetting time).
@@ -69,28 +70,32 @@ def forgetting_events(correct: np.ndarray) -> np.ndarray:
 
 
 def history_label(pred: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The class other than the given label that the network predicted in the most epochs, and the share of epochs
-    in which it did: (label [N], share [N]); label −1 and share 0 where it never predicted another class.
+    """The class other than the given label that the network predicted in the most epochs before it fitted the sample
+    for good (its :func:`learning_time` t: the epochs before the first from which it stays correct), and the share of
+    those t epochs in which it did: (label [N], share [N]); label −1 and share 0 where it never predicted another class
+    before t (t = 0: fitted from the first epoch).
 
-    ``pred`` is [E, N] (predicted class per epoch; non-finite entries, epochs not recorded, are skipped), ``given``
-    is [N]. Ties go to the class predicted most recently. A network that memorises a mislabeled sample predicts its
-    true class until it fits the given label; after the last epoch only this history still shows that class.
+    ``pred`` is [E, N] (predicted class per epoch; a non-finite entry, an epoch not recorded, counts as not fitted),
+    ``given`` is [N]. Ties go to the class predicted most recently. A network that memorises a mislabeled sample
+    predicts its true class until it fits the given label; after the last epoch only this history still shows that
+    class, whenever in the schedule the fitting happens.
 
-    Example: given 5 and predictions [3, 3, 3, 5, 5] over five epochs → (3, 0.6).
+    Example: given 5 and predictions [3, 3, 3, 5, 5] over five epochs → (3, 1.0).
     """
     pred, given = np.asarray(pred, dtype=float), np.asarray(given)
     epochs, n = pred.shape
     valid = np.isfinite(pred)
+    correct = valid & (pred == given[None, :])
+    before = np.arange(epochs)[:, None] < learning_time(correct)[None, :]  # epochs before the sample is fitted for good
     classes = int(max(np.nanmax(pred, initial=0), given.max(initial=0))) + 1
-    other = valid & (pred != given[None, :])
     counts = np.zeros((n, classes))
     last_seen = np.zeros((n, classes))
-    rows, cols = np.nonzero(other)
+    rows, cols = np.nonzero(valid & ~correct & before)
     np.add.at(counts, (cols, pred[rows, cols].astype(int)), 1.0)
     np.maximum.at(last_seen, (cols, pred[rows, cols].astype(int)), rows + 1.0)
     ranked = counts + last_seen / (epochs + 1)  # the count decides; the latest epoch only breaks ties
     label = ranked.argmax(axis=1)
-    share = counts[np.arange(n), label] / np.maximum(valid.sum(axis=0), 1)
+    share = counts[np.arange(n), label] / np.maximum(before.sum(axis=0), 1)
     return np.where(share > 0, label, -1), share
 
 

@@ -24,7 +24,7 @@ from .pipeline import PRESETS, ScoreConfig, prepare_data, run_scoring, with_trai
 from .results import atomic_write, check_run_dir, mark_pending, write_npz
 from .userdata import dataset_from_arrays
 
-__all__ = ["find_suspects", "suspects_table", "suspect_kinds", "conflicting_duplicate_pairs", "KINDS", "HISTORY_SHARE", "save_suspects", "kind_quality", "WHAT_TO_CHECK", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "WHY_DEFAULT_SCORE"]
+__all__ = ["find_suspects", "suspects_table", "suspect_kinds", "conflicting_duplicate_pairs", "KINDS", "HISTORY_SHARE", "HISTORY_EPOCHS", "save_suspects", "kind_quality", "WHAT_TO_CHECK", "SUSPECT_SCORES", "DEFAULT_BUDGET", "DEFAULT_SCORE", "WHY_DEFAULT_SCORE"]
 
 # Scores shown beside the ranking one (all higher = more suspicious; see curvlib.baselines).
 SUSPECT_SCORES = ("curvature", "loss_mean", "in_confidence", "learning_time", "forgetting", "aum")
@@ -36,11 +36,12 @@ WHY_DEFAULT_SCORE = (  # said where a ranking by DEFAULT_SCORE is shown
     " the defaults\"); curvature, the paper's score, is in the table, and --score curvature ranks by it"
 )
 KINDS = ("likely mislabeled", "conflicting duplicate", "atypical")  # the paper's three kinds of high-curvature samples
-# A flagged sample is likely mislabeled when the model predicts another class after the last epoch, or predicted one
-# other class in at least this share of the epochs (a network that memorises fits a mislabeled sample late, and
-# predicts its true class until then). Chosen in the book's chapter "Choosing the defaults", on injected flips with a
-# network that memorises them and on MNIST's known label errors.
+# A flagged sample is likely mislabeled when the model predicts another class after the last epoch, or, before it
+# fitted the sample, predicted one other class in at least HISTORY_SHARE of at least HISTORY_EPOCHS epochs (a network
+# that memorises a mislabeled sample predicts its true class until it fits the given label). Measured in the book's
+# chapter "Choosing the defaults", on injected flips with networks that memorise them and on MNIST's known errors.
 HISTORY_SHARE = 0.5
+HISTORY_EPOCHS = 2
 WHAT_TO_CHECK = {
     "likely mislabeled": "the model predicts another class, or did for much of training (suggested_label): look at the image; if it shows that class, fix the label",
     "conflicting duplicate": "the same image is in the data again with another label (duplicate_of): keep one copy and one label",
@@ -77,9 +78,9 @@ def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None, history_
     Contract, per row: ``duplicate_of`` is the dataset index of a (near-)identical sample with another label
     (from ``duplicates``, :func:`conflicting_duplicate_pairs`; -1 if none); ``kind`` is "conflicting duplicate"
     if it has one, else "likely mislabeled" if the model's prediction after the last epoch differs from the given
-    label or, during training, it predicted one other class in at least ``history_share`` of the epochs
-    (``history_label``, ``history_share``: :func:`curvlib.baselines.history_label`; a table without them is judged
-    on the last epoch alone), else "atypical" (high score, label agreed); ``suggested_label`` is that other class
+    label or, before it fitted the sample (in the ``learning_time`` ≥ :data:`HISTORY_EPOCHS` epochs before it stayed
+    correct), it predicted one other class in at least ``history_share`` of them (``history_label``, ``history_share``:
+    :func:`curvlib.baselines.history_label`; a table without them is judged on the last epoch alone), else "atypical" (high score, label agreed); ``suggested_label`` is that other class
     for a likely mislabeled sample (the last prediction where it differs, else the history's) and the given label
     otherwise; ``what_to_check`` is :data:`WHAT_TO_CHECK` of the kind.
     The boolean columns ``is_conflicting_duplicate`` (every sample in a pair, whatever its score),
@@ -93,7 +94,8 @@ def suspect_kinds(table: pd.DataFrame, duplicates: pd.DataFrame | None, history_
     duplicate = partner.to_numpy() >= 0
     given, last = table["given_label"].to_numpy(), table["predicted_label"].to_numpy()
     if "history_label" in table.columns:
-        in_history = table["history_share"].to_numpy() >= history_share
+        long_enough = table["learning_time"].to_numpy() >= HISTORY_EPOCHS if "learning_time" in table else True
+        in_history = (table["history_share"].to_numpy() >= history_share) & long_enough
         history = table["history_label"].to_numpy()
     else:  # a run scored before the history was kept
         in_history, history = np.zeros(len(table), dtype=bool), given
@@ -140,12 +142,12 @@ def suspects_table(
         "is_label_issue": _top_share(ranked[rank_by].to_numpy(), budget),
         "label_score": 1 - np.arange(n) / max(n - 1, 1),
     }, index=pd.Index(ranked["index"].to_numpy(), name="index"))  # fmt: skip
-    for name in ("history_label", "history_share"):
+    for name in ("history_label", "history_share", "learning_time"):
         if name in ranked.columns:
             out[name] = ranked[name].to_numpy()
     kinds = suspect_kinds(out, duplicates, history_share)
     out = out.join(kinds)[["rank", "given_label", "suggested_label", "predicted_label", "is_label_issue", "label_score",
-                           *[c for c in kinds.columns if c != "suggested_label"], *[c for c in out.columns if c.startswith("history_")]]]  # fmt: skip
+                           *[c for c in kinds.columns if c != "suggested_label"], *[c for c in out.columns if c.startswith("history_")]]]  # fmt: skip  (learning_time follows with the scores)
     for name in dict.fromkeys((rank_by, *SUSPECT_SCORES)):
         if name in ranked.columns:
             out[name] = ranked[name].to_numpy()

@@ -75,10 +75,10 @@ def test_ssft_finds_flipped_labels():
     assert auroc(mask, scores) > 0.8  # memorised wrong labels are forgotten first
 
 
-def test_history_label_counts_other_classes_and_breaks_ties_by_recency():
+def test_history_label_counts_other_classes_before_the_sample_is_fitted_and_breaks_ties_by_recency():
     from curvlib.baselines import history_label
 
     pred = np.array([[3, 1, 2, 4], [3, 1, 4, 4], [3, 2, 2, 4], [5, 2, 4, 4], [5, np.nan, 0, 4]])
     label, share = history_label(pred, np.array([5, 1, 0, 4]))
-    assert label.tolist() == [3, 2, 4, -1]  # sample 2: classes 2 and 4 twice each, 4 seen last
-    assert share.tolist() == [0.6, 0.5, 0.4, 0.0]  # sample 1: two of its four recorded epochs
+    assert label.tolist() == [3, 2, 4, -1]  # sample 2: classes 2 and 4 twice each before it is fitted, 4 seen last
+    assert share.tolist() == [1.0, 0.4, 0.5, 0.0]  # sample 0: 3 in all 3 epochs before it stays fitted; sample 1: never fitted

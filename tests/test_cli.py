@@ -178,7 +178,9 @@ def test_feature_vectors_get_a_report_without_images(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["score", "--data", str(tmp_path / "features.npz"), "--epochs", "2", "--probes", "1", "--out", str(out)]) == 0
     page = (out / "report.html").read_text()
-    assert page.count('class="card"') == 32 and "<div class=features>f" in page and 'alt="sample' not in page
+    suspects = pd.read_csv(out / "suspects.csv")
+    shown = suspects.is_likely_mislabeled.sum() + suspects.is_atypical.sum() + suspects.is_conflicting_duplicate.sum()
+    assert page.count('class="card"') == shown == 6 and "<div class=features>f" in page and 'alt="sample' not in page  # 5% of 120, once each
     assert (out / "report.png").stat().st_size > 0
 
 
@@ -189,7 +191,7 @@ def test_every_zero_trains_and_ranks_by_the_default_score(tmp_path, capsys):
     assert status == 0, captured.err
     assert "AUROC of aum" in captured.out and "ranked by aum: AUM" in captured.out
     page = (out / "report.html").read_text()
-    assert "Top 32 samples by aum" in page and "is the default ranking because" in page
+    assert "Suspects by aum" in page and "is the default ranking because" in page
     assert pd.read_csv(out / "scores.csv")["curvature"].isna().all()
     assert main(["report", str(out), "--score", "curvature"]) == 2  # no curvature to rank by: said, not a traceback
     assert "scored no curvature" in capsys.readouterr().err

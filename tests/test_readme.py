@@ -54,7 +54,8 @@ def test_readme_example_runs(name, workdir):
     assert len(scores) == (300 if name == "npz" else 120) and scores["index"].is_unique
     assert (workdir / out / "report.html").exists() or name == "python"
     if name == "npz":  # the second command re-ranked the same run by curvature
-        assert "Top 48 samples by curvature" in (workdir / out / "report.html").read_text()
+        assert "Suspects by curvature" in (workdir / out / "report.html").read_text()
+        assert pd.read_csv(workdir / out / "suspects.csv").curvature.is_monotonic_decreasing  # report --score re-ranked suspects.csv
 
 
 def test_readme_figures_of_the_60k_benchmark_are_the_committed_ones():

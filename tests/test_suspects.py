@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from curvlib.analysis import memorization_check
-from curvlib.suspects import DEFAULT_SCORE, HISTORY_SHARE, find_suspects, suspect_kinds, suspects_table
+from curvlib.suspects import DEFAULT_SCORE, HISTORY_EPOCHS, HISTORY_SHARE, find_suspects, suspect_kinds, suspects_table
 
 
 def scores(n=20, seed=0):
@@ -131,16 +131,17 @@ def test_kinds_and_suggested_label_from_the_training_history():
     """A memorised sample (last prediction = given label) is likely mislabeled when one other class was predicted in at
     least HISTORY_SHARE of the epochs; the suggested label is the last prediction where it differs, else the history's."""
     table = pd.DataFrame({
-        "given_label": [5, 5, 5, 5], "predicted_label": [5, 3, 5, 5], "is_label_issue": [True, True, True, False],
-        "history_label": [3, 3, 7, 3], "history_share": [HISTORY_SHARE, 0.9, HISTORY_SHARE - 0.01, 0.9],
-    }, index=[10, 11, 12, 13])  # fmt: skip
+        "given_label": [5, 5, 5, 5, 5], "predicted_label": [5, 3, 5, 5, 5], "is_label_issue": [True, True, True, False, True],
+        "history_label": [3, 3, 7, 3, 2], "history_share": [HISTORY_SHARE, 0.9, HISTORY_SHARE - 0.01, 0.9, 1.0],
+        "learning_time": [HISTORY_EPOCHS, 9, 9, 9, HISTORY_EPOCHS - 1],  # the last: fitted after one wrong epoch
+    }, index=[10, 11, 12, 13, 14])  # fmt: skip
     kinds = suspect_kinds(table, None)
-    assert kinds.kind.tolist() == ["likely mislabeled", "likely mislabeled", "atypical", "likely mislabeled"]
-    assert kinds.suggested_label.tolist() == [3, 3, 5, 3]
-    assert kinds.is_likely_mislabeled.tolist() == [True, True, False, False]  # only flagged rows are suspects
-    assert kinds.is_atypical.tolist() == [False, False, True, False]
+    assert kinds.kind.tolist() == ["likely mislabeled", "likely mislabeled", "atypical", "likely mislabeled", "atypical"]
+    assert kinds.suggested_label.tolist() == [3, 3, 5, 3, 5]
+    assert kinds.is_likely_mislabeled.tolist() == [True, True, False, False, False]  # only flagged rows are suspects
+    assert kinds.is_atypical.tolist() == [False, False, True, False, True]
     before = suspect_kinds(table.drop(columns=["history_label", "history_share"]), None)  # a run without the history
-    assert before.kind.tolist() == ["atypical", "likely mislabeled", "atypical", "atypical"]
+    assert before.kind.tolist() == ["atypical", "likely mislabeled", "atypical", "atypical", "atypical"]
 
 
 def test_kind_quality_counts_precision_recall_and_suggested_labels():
