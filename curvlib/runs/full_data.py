@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..analysis import curvature_dynamics, every_k_curvature
