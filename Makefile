@@ -31,10 +31,15 @@ browser:
 ## smoke scale (book/_smoke/, its book built too); then the built pages opened in headless Chromium
 test: install browser
 	rm -rf book/_build book/_smoke
+	@date +'%T unit tests'
 	$(PY) -m pytest -m "not slow and not gpu and not book" -n 2 --durations=15
+	@date +'%T make book'
 	$(MAKE) --no-print-directory book PROFILE=quick
+	@date +'%T make smoke-book'
 	$(MAKE) --no-print-directory smoke-book
+	@date +'%T browser checks'
 	$(PY) -m pytest -m book
+	@date +'%T done'
 
 ## make test-all: everything, slow tests included
 test-all: install
