@@ -83,3 +83,10 @@ def test_the_memorising_tier_trains_as_the_model_choice_did():
     training = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule", "milestones", "gamma", "augment", "seed")
     assert all(getattr(choice.train, f) == getattr(run.train, f) for f in training)
     assert (choice.model, choice.width, choice.noise, choice.seed) == (run.model, run.width, run.noise, run.seed)
+
+
+def test_the_long_fashion_mnist_run_trains_as_its_model_choice_would():
+    """The full-scale chapter reads the MLP's 150-epoch Fashion-MNIST model-choice row off the memorising run."""
+    choice, run = full_data.model_choice_config("fashion_mnist", "mlp", 150), full_data.FULL_RUNS["fashion_mnist-noise10-mlp"]
+    training = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule", "milestones", "gamma", "augment", "seed")
+    assert all(getattr(choice.train, f) == getattr(run.train, f) for f in training) and (choice.model, choice.width) == (run.model, run.width)
