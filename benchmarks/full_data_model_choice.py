@@ -19,10 +19,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import torch
-
 from curvlib.cli import progress_lines
-from curvlib.results import atomic_write, environment_info
+from curvlib.results import atomic_write
 from curvlib.runs.full_data import CHOICE_CANDIDATES, FULL_RESULTS, run_model_choice
 
 TABLE, META = FULL_RESULTS / "model_choice.csv", FULL_RESULTS / "model_choice.json"
@@ -33,7 +31,7 @@ def main(dataset: str, candidates: list[str], epochs: int = 60) -> None:
     if unknown:
         raise SystemExit(f"unknown candidate(s) {unknown}; choose from {list(CHOICE_CANDIDATES)}")
     for candidate in candidates:
-        rows = run_model_choice(dataset, candidate, epochs, cache_dir="results/cache")
+        rows, environment = run_model_choice(dataset, candidate, epochs, cache_dir="results/cache")
         last = rows.iloc[-1]
         print(f"{dataset} {candidate}: {last.flipped_fitted:.1%} of flips and {last.clean_fitted:.2%} of clean labels fitted "
               f"after {int(last.epoch)} epochs, test {last.test_accuracy:.2%}, {rows.seconds_train.sum() / 60:.0f} min training", flush=True)  # fmt: skip
@@ -42,7 +40,7 @@ def main(dataset: str, candidates: list[str], epochs: int = 60) -> None:
         table = pd.concat([table[~same], rows], ignore_index=True)
         atomic_write(TABLE, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
         meta = json.loads(META.read_text()) if META.exists() else {}
-        meta[f"{dataset}/{candidate}/{epochs}"] = {**environment_info(), "torch_threads": torch.get_num_threads()}
+        meta[f"{dataset}/{candidate}/{epochs}"] = environment
         atomic_write(META, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n"))
 
 

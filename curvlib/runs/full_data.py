@@ -99,10 +99,13 @@ def model_choice_config(dataset: str, candidate: str, epochs: int = 60) -> Score
     return ScoreConfig(dataset=dataset, subset=None, noise=0.1, model=model, width=width, train=memorising_recipe(epochs), seed=0)
 
 
-def run_model_choice(dataset: str, candidate: str, epochs: int = 60, *, cache_dir, data_root=None, device: str = "cpu") -> pd.DataFrame:
-    """Train (or read back, or resume) ``candidate`` per :func:`model_choice_config` and return one row per epoch:
-    the learning rate, the share of flipped labels fitted (predicted as their given, wrong label), the share of
-    clean labels fitted, the test accuracy, and the seconds of training and of evaluation."""
+def run_model_choice(
+    dataset: str, candidate: str, epochs: int = 60, *, cache_dir, data_root=None, device: str = "cpu"
+) -> tuple[pd.DataFrame, dict]:
+    """Train (or read back, or resume) ``candidate`` per :func:`model_choice_config` and return one row per epoch
+    (the learning rate, the share of flipped labels fitted (predicted as their given, wrong label), the share of
+    clean labels fitted, the test accuracy, and the seconds of training and of evaluation) and the environment
+    the run was computed in (a cached run keeps its own, not the reader's)."""
     result = run_scoring(model_choice_config(dataset, candidate, epochs), data_root=data_root, cache_dir=cache_dir, device=device)
     flipped = result.tables["scores"]["is_noisy"].to_numpy(dtype=bool)
     correct = result.arrays["train/correct"].astype(bool)  # [epochs, N], against the given labels
@@ -111,7 +114,7 @@ def run_model_choice(dataset: str, candidate: str, epochs: int = 60, *, cache_di
         "dataset": dataset, "candidate": candidate, "schedule_epochs": epochs, "epoch": history["epoch"], "lr": history["lr"],
         "flipped_fitted": correct[:, flipped].mean(axis=1), "clean_fitted": correct[:, ~flipped].mean(axis=1),
         "test_accuracy": history["test_acc"], "seconds_train": history["seconds_train"], "seconds_eval": history["seconds_score"],
-    })  # fmt: skip
+    }), result.meta["environment"]  # fmt: skip
 
 
 def memorising_config(dataset: str, noise: float, seed: int = 0) -> ScoreConfig:
