@@ -25,6 +25,7 @@ Two more need models of their own: :func:`confident_learning_scores` (K-fold cle
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -142,7 +143,8 @@ def confident_learning_scores(
     Trains ``folds`` models (``config`` without curvature scoring), each on K−1 folds, predicts the
     held-out fold, then scores 1 − cleanlab's self-confidence label quality of the given label:
     higher = more likely mislabeled. Returns [N] in dataset order. With ``checkpoint_dir`` each finished
-    fold's held-out probabilities are kept there (``fold-<k>.npy``), so an interrupted call resumes.
+    fold's held-out probabilities are kept there (``fold-<k>.npy``), with the seconds its training took
+    (``fold-<k>.seconds``), so an interrupted call resumes and the time of every fold stays known.
     """  # fmt: skip
     with warnings.catch_warnings():  # cleanlab imports tqdm.auto, which warns in a notebook without ipywidgets
         warnings.filterwarnings("ignore", message="IProgress not found")
@@ -158,10 +160,12 @@ def confident_learning_scores(
             probs[held] = np.load(saved)
             continue
         torch.manual_seed(seed * 1000 + fold)
+        tic = time.perf_counter()
         records = train_and_score(make_model(), dataset.select(fit), quiet, test_set=dataset.select(held), device=device)
         probs[held] = records.test["probs"][-1]
         if saved is not None:
             atomic_write(saved, lambda tmp: _save_npy(tmp, probs[held]))
+            atomic_write(saved.with_suffix(".seconds"), lambda tmp: Path(tmp).write_text(f"{time.perf_counter() - tic}\n"))
     return 1.0 - get_label_quality_scores(labels, probs, method="self_confidence")
 
 

@@ -58,7 +58,9 @@ def test_confident_learning_resumes_from_finished_folds(tmp_path, monkeypatch):
 
     data, _ = _noisy_digits()
     full = confident_learning_scores(data, _make, CONFIG, folds=3, seed=0, checkpoint_dir=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fold-0.npy", "fold-1.npy", "fold-2.npy"]
+    assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["fold-0.npy", "fold-1.npy", "fold-2.npy"]
+    kept = {p.name: float(p.read_text()) for p in tmp_path.glob("*.seconds")}
+    assert sorted(kept) == ["fold-0.seconds", "fold-1.seconds", "fold-2.seconds"] and min(kept.values()) > 0
     (tmp_path / "fold-1.npy").unlink()  # as if interrupted while training fold 1
     trained = []
     real = baselines.train_and_score
@@ -66,6 +68,7 @@ def test_confident_learning_resumes_from_finished_folds(tmp_path, monkeypatch):
     again = confident_learning_scores(data, _make, CONFIG, folds=3, seed=0, checkpoint_dir=tmp_path)
     assert len(trained) == 1
     np.testing.assert_allclose(again, full)
+    assert float((tmp_path / "fold-0.seconds").read_text()) == kept["fold-0.seconds"]  # a kept fold keeps its time
 
 
 def test_ssft_finds_flipped_labels():
