@@ -33,11 +33,15 @@ from .curvature import input_loss_curvature, input_loss_curvature_with_trace, ke
 from .distributed import EpochBatches, barrier, gather_rows, rank_and_world
 from .results import atomic_write
 
-__all__ = ["TrainConfig", "Distillation", "TrainRecords", "curvature_column", "scored_epochs", "progress_line", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
+__all__ = ["CHECKPOINT_SECONDS", "TrainConfig", "Distillation", "TrainRecords", "curvature_column", "scored_epochs", "progress_line", "train_and_score", "evaluate", "augment_batch", "lr_scheduler", "sgd_step", "TRACKED"]
 
 log = logging.getLogger(__name__)
 
 # Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
+# A checkpoint holds every record so far (about 1 GB for 150 epochs of 60,000 samples, seconds to write): after the
+# first epoch of a (re)start it is written again only once this many seconds have passed since the last one.
+CHECKPOINT_SECONDS = 120.0
+
 TRACKED = ("loss", "correct", "margin", "prob_label", "confidence", "pred", "curvature", "curvature_trace", "grad_norm")
 
 
@@ -340,8 +344,10 @@ def train_and_score(
     """Train ``model`` on ``train_set`` (yielding (x, y, index)) and record per-sample scores every epoch.
 
     Contract: returns :class:`TrainRecords` with [config.epochs, N] arrays; the model is left
-    trained on ``device``. With ``checkpoint`` set, state is saved after each epoch and an existing
-    checkpoint of the same config is resumed (a checkpoint of another config raises ValueError).
+    trained on ``device``. With ``checkpoint`` set, state is saved after the first epoch of a (re)start and then after
+    every epoch that ends at least :data:`CHECKPOINT_SECONDS` after the last save (an interruption loses at most that
+    much work), and an existing checkpoint of the same config is resumed (a checkpoint of another config raises
+    ValueError).
     The caller seeds the model's initialisation; shuffling and augmentation of epoch e use a
     generator seeded with (config.seed, e).
 
@@ -382,6 +388,7 @@ def train_and_score(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         train, test, history, start = state["train"], state["test"], state["history"], state["epoch"] + 1
+    last_save = -math.inf
 
     for epoch in tqdm(range(start, config.epochs), desc="epochs", initial=start, total=config.epochs, disable=None):
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
@@ -424,7 +431,8 @@ def train_and_score(
 
         if rank == 0:
             log.info(progress_line(history, epoch, config))
-        if checkpoint is not None and rank == 0:
+        if checkpoint is not None and rank == 0 and time.perf_counter() - last_save >= CHECKPOINT_SECONDS:
+            last_save = time.perf_counter()
             state = {
                 "config": asdict(config), "epoch": epoch, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

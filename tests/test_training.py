@@ -77,6 +77,16 @@ def test_interrupted_run_resumes_to_identical_scores(digits, tmp_path):
     np.testing.assert_array_equal(resumed.test["probs"], full.test["probs"])
 
 
+@pytest.mark.parametrize("seconds, saved_epoch", [(float("inf"), 0), (0.0, 3)])
+def test_checkpoint_is_written_after_the_first_epoch_then_at_most_every_checkpoint_seconds(digits, tmp_path, monkeypatch, seconds, saved_epoch):
+    from curvlib import training
+
+    monkeypatch.setattr(training, "CHECKPOINT_SECONDS", seconds)
+    train, _ = digits
+    train_and_score(_model(), train, CONFIG, checkpoint=tmp_path / "ckpt.pt")
+    assert torch.load(tmp_path / "ckpt.pt", weights_only=False)["epoch"] == saved_epoch
+
+
 def test_checkpoint_of_other_config_is_refused(digits, tmp_path):
     train, _ = digits
     ckpt = tmp_path / "ckpt.pt"
