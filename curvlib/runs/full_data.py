@@ -37,7 +37,7 @@ from . import scale
 from .detection import auroc_by_epoch, run_confident_learning
 
 __all__ = [
-    "memorising_recipe", "MEMORISING_EPOCHS", "MEMORISING_EXTRA_H", "MEMORISING_RECIPE", "CHOICE_CANDIDATES", "model_choice_config", "run_model_choice", "memorising_config", "FULL_RUNS", "GPU_RUNS", "GPU_CL_RUNS", "GPU_RECIPE", "H200_RATES", "GPU_JOB_LIMIT_S", "estimate_seconds", "DEFAULT_RUNS", "all_runs", "EVIDENCE_RECIPE", "FULL_RESULTS", "run_config", "cl_folds", "defaults_config", "FullDataRun", "full_data_config", "run_full_data", "export_full_data", "committed_runs", "load_full_data",
+    "memorising_recipe", "MEMORISING_EPOCHS", "MEMORISING_RECIPE", "CHOICE_CANDIDATES", "model_choice_config", "run_model_choice", "memorising_config", "FULL_RUNS", "GPU_RUNS", "GPU_CL_RUNS", "GPU_RECIPE", "H200_RATES", "GPU_JOB_LIMIT_S", "estimate_seconds", "DEFAULT_RUNS", "all_runs", "EVIDENCE_RECIPE", "FULL_RESULTS", "run_config", "cl_folds", "defaults_config", "FullDataRun", "full_data_config", "run_full_data", "export_full_data", "committed_runs", "load_full_data",
     "EPOCH_SCORES",
 ]  # fmt: skip
 
@@ -82,9 +82,6 @@ def memorising_recipe(epochs: int) -> TrainConfig:
 # The shortest schedule measured in which the MLP fits at least 95% of the dataset's flipped labels
 # (results/full/model_choice.csv: 60 epochs fit 95.3% on MNIST but 69.3% on Fashion-MNIST).
 MEMORISING_EPOCHS = {"mnist": 60, "fashion_mnist": 150}
-# The second h (1e-2) of the memorising tier, where it fits: on Fashion-MNIST it doubles 2.1 h of curvature on 70,000
-# samples (21 scored epochs of 150) and the run no longer fits one working session beside its confident learning.
-MEMORISING_EXTRA_H = {"mnist": (1e-2,), "fashion_mnist": ()}
 MEMORISING_RECIPE = memorising_recipe(MEMORISING_EPOCHS["mnist"])
 
 # The model choice's candidates: name -> (model of curvlib.models.MODELS, width), cheapest first on 2 cores.
@@ -124,11 +121,11 @@ def memorising_config(dataset: str, noise: float, seed: int = 0) -> ScoreConfig:
     """The ``full`` profile's memorising tier for ``dataset`` with ``noise`` of its labels flipped: the network the
     model choice picked (``results/full/model_choice.csv``: the MLP 1024-512, the cheapest candidate that fits at least
     95% of its flipped labels) trained with :func:`memorising_recipe` over :data:`MEMORISING_EPOCHS` epochs on the whole
-    training split, curvature at every 20th of the run (every 3 epochs of 60) at h = 1e-3 (``curvature``) and, where it
-    fits (:data:`MEMORISING_EXTRA_H`), h = 1e-2 (``curvature_h0.01``) with the same probes, n = 10, on the training and
-    the test split; one ``seed`` for noise, initialisation, shuffling and probes."""
+    training split, curvature at every 20th of the run (every 3 epochs of 60) at h = 1e-3 (``curvature``) and h = 1e-2
+    (``curvature_h0.01``) with the same probes, n = 10, on the training and the test split; one ``seed`` for noise,
+    initialisation, shuffling and probes."""
     epochs = MEMORISING_EPOCHS[dataset]
-    train = replace(memorising_recipe(epochs), score_every=epochs // 20, h=1e-3, extra_h=MEMORISING_EXTRA_H[dataset], n_probes=10, score_batch_size=500,
+    train = replace(memorising_recipe(epochs), score_every=epochs // 20, h=1e-3, extra_h=(1e-2,), n_probes=10, score_batch_size=500,
                     score_test=True, seed=seed)  # fmt: skip
     return ScoreConfig(dataset=dataset, subset=None, noise=noise, model="mlp", width=1024, train=train, seed=seed)
 
