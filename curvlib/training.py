@@ -37,11 +37,11 @@ __all__ = ["CHECKPOINT_SECONDS", "TrainConfig", "Distillation", "TrainRecords", 
 
 log = logging.getLogger(__name__)
 
-# Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
 # A checkpoint holds every record so far (about 1 GB for 150 epochs of 60,000 samples, seconds to write): after the
 # first epoch of a (re)start it is written again only once this many seconds have passed since the last one.
 CHECKPOINT_SECONDS = 120.0
 
+# Per-sample quantities recorded every epoch (curvature ones only on scored epochs, NaN otherwise).
 TRACKED = ("loss", "correct", "margin", "prob_label", "confidence", "pred", "curvature", "curvature_trace", "grad_norm")
 
 
