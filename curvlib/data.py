@@ -26,7 +26,7 @@ __all__ = [
     "IndexedDataset", "ImageFolderDataset", "resolve_data_root", "read_idx", "load_mnist", "load_fashion_mnist",
     "load_cifar", "load_imagenet_folder", "load_digits", "make_toy_two_class", "load_dataset", "stratified_subset",
     "inject_label_noise", "inject_conflicting_duplicates", "take_subset", "load_label_errors", "NORMALIZATION", "DATASETS", "DataError",
-    "DEBIAN_FASHION_MNIST",
+    "DEBIAN_FASHION_MNIST", "CLASS_NAMES",
 ]  # fmt: skip
 
 # Per-channel (mean, std) of the training split in [0, 1] pixel units.
@@ -37,6 +37,12 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "digits": ((0.3053,), (0.3760,)),
+}
+
+# Class names by label, for the datasets whose labels are not their own names (torchvision's order).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
 
 
@@ -190,7 +196,7 @@ def _normalise(images: np.ndarray, name: str) -> Tensor:
 def _from_arrays(images: np.ndarray, labels: np.ndarray, name: str, num_classes: int) -> IndexedDataset:
     mean, std = NORMALIZATION[name]
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    return IndexedDataset(_normalise(images, name), y, torch.arange(len(y)), num_classes, name, None, mean, std)
+    return IndexedDataset(_normalise(images, name), y, torch.arange(len(y)), num_classes, name, None, mean, std, CLASS_NAMES.get(name))
 
 
 def _load_idx_dataset(folder: Path, train: bool, name: str, how: str) -> IndexedDataset:

@@ -81,8 +81,9 @@ def test_cifar_pickles(tmp_path):
     (c100 / "train").write_bytes(pickle.dumps({"data": first, "fine_labels": [5, 99, 0], "coarse_labels": [1, 2, 3]}))
     train10 = data.load_cifar(tmp_path, "cifar10")
     assert train10.x.shape == (20, 3, 32, 32) and train10.num_classes == 10
+    assert train10.classes[train10.y[3]] == "truck" and train10.select([3]).classes == train10.classes  # names by label, kept by a subset
     c100_train = data.load_cifar(tmp_path, "cifar100")
-    assert c100_train.y.tolist() == [5, 99, 0] and c100_train.num_classes == 100
+    assert c100_train.y.tolist() == [5, 99, 0] and c100_train.num_classes == 100 and c100_train.classes is None
     # channel-first layout of the pickles is undone: pixel (row 0, col 1) of the red plane
     np.testing.assert_allclose(c100_train.pixels([0])[0][0, 1, 0], first[0, 1] / 255.0, atol=1e-6)
 
@@ -150,7 +151,8 @@ def test_fashion_mnist_falls_back_to_debians_folder(idx_root, tmp_path, monkeypa
     debian = idx_root / "FashionMNIST" / "raw"  # stands in for /usr/share/datasets/fashion-mnist
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
     monkeypatch.delenv("CURVLIB_DATA_ROOT", raising=False)
-    assert len(data.load_fashion_mnist(None, train=True)) == 30  # no data root at all
+    fashion = data.load_fashion_mnist(None, train=True)
+    assert len(fashion) == 30 and fashion.classes[6] == "Shirt"  # no data root at all; the classes named as torchvision names them
     empty = tmp_path / "empty-root"
     empty.mkdir()
     assert len(data.load_fashion_mnist(empty, train=False)) == 10  # a data root without Fashion-MNIST
