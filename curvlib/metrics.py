@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 __all__ = [
     "auroc", "aupr", "fpr_at_tpr", "roc_curve", "precision_at_k", "cosine_similarity", "pearson",
     "spearman", "top_k_overlap", "expected_calibration_error", "reliability_bins", "bootstrap_aurocs",
-    "bootstrap_top_k", "interval", "BOOTSTRAPS",
+    "bootstrap_top_k", "interval", "proportion_interval", "BOOTSTRAPS",
 ]  # fmt: skip
 
 BOOTSTRAPS = 2000  # resamples behind every 95% interval of the book
@@ -225,3 +225,20 @@ def interval(samples, level: float = 0.95) -> tuple[float, float]:
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(samples, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def proportion_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a share ``k`` of ``n``: with p = k/n and z the normal quantile of ``level``,
+    (p + z²/2n ± z·sqrt(p(1 − p)/n + z²/4n²)) / (1 + z²/n). It stays inside [0, 1] and is not empty at k = 0 or k = n.
+
+    Example:
+        >>> proportion_interval(6, 15)  # 40%
+        (0.198..., 0.642...)
+    """
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n > 0; got k={k}, n={n}")
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

@@ -74,3 +74,13 @@ def test_bootstrap_top_k_resamples_the_known_errors():
     assert interval(diff)[0] >= 0 and interval(diff)[1] <= 5
     with pytest.raises(ValueError, match="same known errors"):
         bootstrap_top_k({"a": np.arange(3), "b": np.arange(4)}, 2)
+
+
+def test_proportion_interval_is_wilsons():
+    low, high = metrics.proportion_interval(6, 15)  # 6/15 by hand: centre 0.4204, half-width 0.2221
+    assert abs(low - 0.198) < 1e-3 and abs(high - 0.643) < 1e-3
+    assert metrics.proportion_interval(0, 20)[0] == 0.0 < metrics.proportion_interval(0, 20)[1]  # not empty at k = 0
+    narrow, wide = metrics.proportion_interval(50, 100), metrics.proportion_interval(50, 100, level=0.99)
+    assert wide[0] < narrow[0] < 0.5 < narrow[1] < wide[1]
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        metrics.proportion_interval(5, 4)
