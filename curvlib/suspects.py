@@ -164,8 +164,9 @@ def kind_quality(table: pd.DataFrame, is_error: np.ndarray, true_label: np.ndarr
     correct labels where known: ``precision`` = share of the samples called likely mislabeled (flagged ones) that are
     errors; ``recall`` = share of all errors called likely mislabeled; ``of_flagged`` = share of the flagged errors
     called likely mislabeled rather than atypical; ``suggested_correct`` = share of the errors called likely
-    mislabeled whose ``suggested_label`` is the true label (NaN without ``true_label``); ``called`` and ``errors``
-    count them.
+    mislabeled whose ``suggested_label`` is the true label (NaN without ``true_label``); ``called``, ``errors`` and
+    ``flagged_errors`` count them (the denominators of precision, recall and of_flagged, for an interval such as
+    :func:`curvlib.metrics.proportion_interval`).
 
     Example:
         >>> kind_quality(table, table.is_noisy.to_numpy(), table.true_label.to_numpy())["precision"]
@@ -178,7 +179,7 @@ def kind_quality(table: pd.DataFrame, is_error: np.ndarray, true_label: np.ndarr
     return {
         "precision": float(is_error[called].mean()) if called.any() else float("nan"), "recall": float(called[is_error].mean()),
         "of_flagged": float(called[flagged & is_error].mean()) if (flagged & is_error).any() else float("nan"),
-        "suggested_correct": suggested, "called": int(called.sum()), "errors": int(is_error.sum()),
+        "suggested_correct": suggested, "called": int(called.sum()), "errors": int(is_error.sum()), "flagged_errors": int((flagged & is_error).sum()),
     }  # fmt: skip
 
 

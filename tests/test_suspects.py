@@ -153,4 +153,4 @@ def test_kind_quality_counts_precision_recall_and_suggested_labels():
     })  # fmt: skip
     q = kind_quality(table, np.array([True, False, True, True, False]), np.array([3, 1, 2, 0, 0]))
     assert q["precision"] == 0.5 and q["recall"] == 1 / 3 and q["of_flagged"] == 0.5 and q["suggested_correct"] == 1.0
-    assert q["called"] == 2 and q["errors"] == 3
+    assert q["called"] == 2 and q["errors"] == 3 and q["flagged_errors"] == 2
