@@ -9,21 +9,76 @@ accuracy and the seconds spent (:func:`curvlib.runs.full_data.run_model_choice`)
 ``results/full/model_choice.csv`` (one per dataset, candidate and epoch), the environment into
 ``results/full/model_choice.json``.
 
+The seconds logged by those runs depend on what else ran beside them. ``--speed`` measures every candidate one after
+the other in one process, so under the same load: seconds per training epoch of 60,000 images (batch 128, SGD with
+momentum) and per 1,000 samples scored (curvature at one h, n = 10), printed and written to
+``results/full/model_choice_speed.csv``; the book's chapter estimates each candidate's whole run from them.
+
     python benchmarks/full_data_model_choice.py mnist mlp small_cnn          # dataset, candidates in order (60 epochs)
     python benchmarks/full_data_model_choice.py fashion_mnist mlp --epochs 150   # a longer schedule of the same shape
+    python benchmarks/full_data_model_choice.py --speed                      # every candidate's speed, same load
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 from curvlib.cli import progress_lines
-from curvlib.results import atomic_write
-from curvlib.runs.full_data import CHOICE_CANDIDATES, FULL_RESULTS, run_model_choice
+from curvlib.curvature import input_loss_curvature
+from curvlib.models import build_model
+from curvlib.results import atomic_write, environment_info
+from curvlib.runs.full_data import CHOICE_CANDIDATES, FULL_RESULTS, MEMORISING_RECIPE, run_model_choice
 
-TABLE, META = FULL_RESULTS / "model_choice.csv", FULL_RESULTS / "model_choice.json"
+TABLE, META, SPEED = FULL_RESULTS / "model_choice.csv", FULL_RESULTS / "model_choice.json", FULL_RESULTS / "model_choice_speed.csv"
+
+
+def speed(candidate: str, repeats: int = 3, steps: int = 20, scored: int = 500) -> dict:
+    """Seconds per training epoch of 60,000 MNIST-shaped images (the best of ``repeats`` timings of ``steps`` SGD steps
+    at the memorising recipe's batch, times ceil(60,000 / batch)) and per 1,000 samples scored (the best of
+    ``repeats`` timings of curvature at h = 1e-3, n = 10, on ``scored`` samples), after one warm-up of each."""
+    model_name, width = CHOICE_CANDIDATES[candidate]
+    torch.manual_seed(0)
+    model = build_model(model_name, input_shape=(1, 28, 28), num_classes=10, width=width)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    batch = MEMORISING_RECIPE.batch_size
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+
+    def train_steps(n):
+        model.train()
+        for _ in range(n):
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimiser.step()
+
+    xs, ys = torch.randn(scored, 1, 28, 28), torch.randint(0, 10, (scored,))
+    score = lambda: input_loss_curvature(model.eval(), xs, ys, h=1e-3, n_probes=10)
+    times = {}
+    for name, work in (("train", lambda: train_steps(steps)), ("score", score)):
+        work()  # warm-up
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            work()
+            best = min(best, time.perf_counter() - start)
+        times[name] = best
+    return {"candidate": candidate, "seconds_per_train_epoch": times["train"] / steps * math.ceil(60_000 / batch),
+            "seconds_per_1000_scored": times["score"] / scored * 1000}
+
+
+def measure_speeds() -> None:
+    """Every candidate's :func:`speed`, one after the other in this process; printed and written to SPEED."""
+    rows = []
+    for candidate in CHOICE_CANDIDATES:
+        rows.append(speed(candidate))
+        print(f"{candidate}: {rows[-1]['seconds_per_train_epoch']:.1f} s per training epoch, "
+              f"{rows[-1]['seconds_per_1000_scored']:.2f} s per 1,000 samples scored", flush=True)
+    table = pd.DataFrame(rows).assign(torch_threads=torch.get_num_threads(), device=environment_info()["device"])
+    atomic_write(SPEED, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def main(dataset: str, candidates: list[str], epochs: int = 60) -> None:
@@ -46,6 +101,9 @@ def main(dataset: str, candidates: list[str], epochs: int = 60) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if args == ["--speed"]:
+        measure_speeds()
+        sys.exit()
     epochs = int(args.pop(args.index("--epochs") + 1)) if "--epochs" in args else 60
     args = [a for a in args if a != "--epochs"]
     with progress_lines():
