@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
+from bench_curvature import best_times  # the curvature benchmark's timing (this script's folder is on sys.path)
 from curvlib.cli import progress_lines
 from curvlib.curvature import input_loss_curvature
 from curvlib.models import build_model
@@ -40,7 +40,8 @@ TABLE, META, SPEED = FULL_RESULTS / "model_choice.csv", FULL_RESULTS / "model_ch
 def speed(candidate: str, repeats: int = 3, steps: int = 20, scored: int = 500) -> dict:
     """Seconds per training epoch of 60,000 MNIST-shaped images (the best of ``repeats`` timings of ``steps`` SGD steps
     at the memorising recipe's batch, times ceil(60,000 / batch)) and per 1,000 samples scored (the best of
-    ``repeats`` timings of curvature at h = 1e-3, n = 10, on ``scored`` samples), after one warm-up of each."""
+    ``repeats`` timings of curvature at h = 1e-3, n = 10, on ``scored`` samples), after one warm-up of each
+    (:func:`bench_curvature.best_times`, the curvature benchmark's timing)."""
     model_name, width = CHOICE_CANDIDATES[candidate]
     torch.manual_seed(0)
     model = build_model(model_name, input_shape=(1, 28, 28), num_classes=10, width=width)
@@ -57,17 +58,9 @@ def speed(candidate: str, repeats: int = 3, steps: int = 20, scored: int = 500) 
 
     xs, ys = torch.randn(scored, 1, 28, 28), torch.randint(0, 10, (scored,))
     score = lambda: input_loss_curvature(model.eval(), xs, ys, h=1e-3, n_probes=10)
-    times = {}
-    for name, work in (("train", lambda: train_steps(steps)), ("score", score)):
-        work()  # warm-up
-        best = math.inf
-        for _ in range(repeats):
-            start = time.perf_counter()
-            work()
-            best = min(best, time.perf_counter() - start)
-        times[name] = best
-    return {"candidate": candidate, "seconds_per_train_epoch": times["train"] / steps * math.ceil(60_000 / batch),
-            "seconds_per_1000_scored": times["score"] / scored * 1000}
+    train_time, score_time = best_times(lambda: train_steps(steps), score, repeats=repeats, device=torch.device("cpu"))
+    return {"candidate": candidate, "seconds_per_train_epoch": train_time / steps * math.ceil(60_000 / batch),
+            "seconds_per_1000_scored": score_time / scored * 1000}
 
 
 def measure_speeds() -> None:

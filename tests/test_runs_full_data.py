@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from curvlib.data import load_digits
@@ -90,3 +91,48 @@ def test_the_long_fashion_mnist_run_trains_as_its_model_choice_would():
     choice, run = full_data.model_choice_config("fashion_mnist", "mlp", 150), full_data.FULL_RUNS["fashion_mnist-noise10-mlp"]
     training = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule", "milestones", "gamma", "augment", "seed")
     assert all(getattr(choice.train, f) == getattr(run.train, f) for f in training) and (choice.model, choice.width) == (run.model, run.width)
+
+
+def test_the_cost_model_counts_only_what_a_run_scores():
+    """A GPU run scores its training split at five epochs and its test split once; the memorising run both splits at
+    every third epoch, at two steps h."""
+    gpu = full_data.GPU_RUNS["mnist-noise10-paper"]
+    assert full_data.curvature_evaluations(gpu) == 5 * 60_000 + 10_000
+    mem = full_data.memorising_config("mnist", 0.1)
+    assert full_data.curvature_evaluations(mem) == 20 * 70_000 * 2
+    assert full_data.cl_training_epochs(mem, 3) == 120 and full_data.cl_training_epochs(mem, 0) == 0
+    # the confident-learning job on the GPU costs its folds' training and nothing of the scoring run
+    cl = full_data.estimate_seconds("mnist-noise10-paper-cl") - sum(full_data.H200_RATES[k] for k in ("startup_s", "setup_s"))
+    assert cl == pytest.approx(2 * gpu.train.epochs * full_data.H200_RATES["epoch_s"])
+
+
+def _choice_rows(dataset, candidate, epochs, fitted):
+    return pd.DataFrame({"dataset": dataset, "candidate": candidate, "schedule_epochs": epochs, "epoch": np.arange(1, len(fitted) + 1),
+                         "flipped_fitted": fitted})  # fmt: skip
+
+
+def test_the_model_choice_prices_the_shortest_schedule_that_memorises_both_datasets():
+    rising = lambda n, top: np.linspace(0.1, top, n)
+    choice = pd.concat([
+        _choice_rows("mnist", "mlp", 60, rising(60, 0.96)), _choice_rows("fashion_mnist", "mlp", 60, rising(60, 0.7)),
+        _choice_rows("fashion_mnist", "mlp", 150, rising(150, 0.97)),
+        _choice_rows("mnist", "small_cnn", 60, rising(60, 0.99)), _choice_rows("fashion_mnist", "small_cnn", 60, rising(60, 0.5)),
+        _choice_rows("mnist", "resnet9", 60, rising(60, 0.99)), _choice_rows("fashion_mnist", "resnet9", 60, rising(60, 0.99)),
+    ])  # fmt: skip
+    speeds = pd.DataFrame({"seconds_per_train_epoch": [10.0, 20.0, 40.0], "seconds_per_1000_scored": [1.0, 2.0, 4.0]},
+                          index=pd.Index(["mlp", "small_cnn", "resnet9"], name="candidate"))  # fmt: skip
+    first = full_data.first_memorising_epoch(choice, "mnist", "mlp", 60)
+    assert first == int(np.argmax(rising(60, 0.96) >= 0.95)) + 1 and full_data.first_memorising_epoch(choice, "fashion_mnist", "mlp", 60) is None
+    hours = full_data.memorising_hours(choice, speeds)
+    assert list(hours) == ["mlp", "resnet9"]  # the small CNN does not memorise Fashion-MNIST
+    assert hours["mlp"]["fashion_mnist"] == full_data.memorising_run_hours(speeds, "fashion_mnist", "mlp", 150)
+    assert hours["mlp"]["mnist"] == pytest.approx((60 * 3 * 10 + 20 * 70_000 * 2 / 1000) / 3600)
+    assert hours["resnet9"]["mnist"] == pytest.approx(4 * hours["mlp"]["mnist"])
+
+
+def test_the_committed_model_choice_reads_back_with_its_speeds(tmp_path):
+    rows = _choice_rows("mnist", "mlp", 60, np.linspace(0.1, 0.96, 60))
+    rows.to_csv(tmp_path / "model_choice.csv", index=False)
+    (tmp_path / "model_choice_speed.csv").write_text("candidate,seconds_per_train_epoch,seconds_per_1000_scored\nmlp,7.5,0.93\n")
+    choice, speeds = full_data.load_model_choice(tmp_path)
+    assert len(choice) == 60 and speeds.loc["mlp", "seconds_per_train_epoch"] == 7.5  # no committed run: nothing read off it

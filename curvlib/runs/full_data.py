@@ -34,12 +34,12 @@ from ..models import AUTO_WIDTH
 from ..pipeline import ScoreConfig, run_scoring
 from ..results import RunResult, atomic_write, config_hash, environment_info
 from ..training import TrainConfig, TrainRecords, curvature_column
-from . import scale
+from . import scale, verdicts
 from .detection import auroc_by_epoch, run_confident_learning
 
 __all__ = [
-    "memorising_recipe", "MEMORISING_EPOCHS", "MEMORISING_RECIPE", "CHOICE_CANDIDATES", "model_choice_config", "run_model_choice", "memorising_config", "FULL_RUNS", "GPU_RUNS", "GPU_CL_RUNS", "GPU_RECIPE", "H200_RATES", "GPU_JOB_LIMIT_S", "estimate_seconds", "DEFAULT_RUNS", "all_runs", "EVIDENCE_RECIPE", "FULL_RESULTS", "run_config", "cl_folds", "defaults_config", "FullDataRun", "full_data_config", "run_full_data", "export_full_data", "committed_runs", "load_full_data",
-    "EPOCH_SCORES",
+    "memorising_recipe", "MEMORISING_EPOCHS", "MEMORISING_RECIPE", "CHOICE_CANDIDATES", "model_choice_config", "run_model_choice", "memorising_config", "FULL_RUNS", "GPU_RUNS", "GPU_CL_RUNS", "GPU_RECIPE", "H200_RATES", "GPU_JOB_LIMIT_S", "curvature_evaluations", "cl_training_epochs", "run_seconds", "estimate_seconds", "DEFAULT_RUNS", "all_runs", "EVIDENCE_RECIPE", "FULL_RESULTS", "run_config", "cl_folds", "defaults_config", "FullDataRun", "full_data_config", "run_full_data", "export_full_data", "committed_runs", "load_full_data",
+    "EPOCH_SCORES", "CHOICE_FROM_RUN", "load_model_choice", "first_memorising_epoch", "memorising_run_hours", "memorising_hours",
 ]  # fmt: skip
 
 # Where the committed results live (the repository's results/full/).
@@ -118,17 +118,20 @@ def run_model_choice(
     }), result.meta["environment"]  # fmt: skip
 
 
-def memorising_config(dataset: str, noise: float, seed: int = 0) -> ScoreConfig:
+def memorising_config(dataset: str, noise: float, seed: int = 0, candidate: str = "mlp", epochs: int | None = None) -> ScoreConfig:
     """The ``full`` profile's memorising tier for ``dataset`` with ``noise`` of its labels flipped: the network the
     model choice picked (``results/full/model_choice.csv``: the MLP 1024-512, of the candidates that fit at least 95% of
-    their flipped labels the cheapest per run, scoring included, by the speeds in ``results/full/model_choice_speed.csv``) trained with :func:`memorising_recipe` over :data:`MEMORISING_EPOCHS` epochs on the whole
-    training split, curvature at every 20th of the run (every 3 epochs of 60) at h = 1e-3 (``curvature``) and h = 1e-2
-    (``curvature_h0.01``) with the same probes, n = 10, on the training and the test split; one ``seed`` for noise,
-    initialisation, shuffling and probes."""
-    epochs = MEMORISING_EPOCHS[dataset]
+    their flipped labels the cheapest per run, scoring included: :func:`memorising_hours`) trained with
+    :func:`memorising_recipe` over :data:`MEMORISING_EPOCHS` epochs on the whole training split, curvature at every
+    20th of the run (every 3 epochs of 60) at h = 1e-3 (``curvature``) and h = 1e-2 (``curvature_h0.01``) with the same
+    probes, n = 10, on the training and the test split; one ``seed`` for noise, initialisation, shuffling and probes.
+    ``candidate`` (:data:`CHOICE_CANDIDATES`) and ``epochs`` give the same run of another network or length, as the
+    model choice prices it."""
+    epochs = epochs or MEMORISING_EPOCHS[dataset]
+    model, width = CHOICE_CANDIDATES[candidate]
     train = replace(memorising_recipe(epochs), score_every=epochs // 20, h=1e-3, extra_h=(1e-2,), n_probes=10, score_batch_size=500,
                     score_test=True, seed=seed)  # fmt: skip
-    return ScoreConfig(dataset=dataset, subset=None, noise=noise, model="mlp", width=1024, train=train, seed=seed)
+    return ScoreConfig(dataset=dataset, subset=None, noise=noise, model=model, width=width, train=train, seed=seed)
 
 
 # Every full-data run, in the order they are computed: the generalising tier (the small CNN, which fits almost none of
@@ -206,11 +209,37 @@ def all_runs() -> dict[str, ScoreConfig]:
     return {**FULL_RUNS, **GPU_RUNS, **{name: GPU_RUNS[base] for name, base in GPU_CL_RUNS.items()}, **DEFAULT_RUNS}
 
 
+def curvature_evaluations(config: ScoreConfig) -> int:
+    """How many per-sample curvature estimates a run of ``config`` (a whole-split run of :data:`_SPLITS`) computes:
+    (training images × scored epochs + test images × epochs whose test split is scored) × steps h (1 + len(extra_h))."""
+    n_train, n_test = _SPLITS[config.dataset]
+    train = config.train
+    test_epochs = sum(train.scored_test(e) for e in range(train.epochs))
+    return (int(train.scored_mask().sum()) * n_train + test_epochs * n_test) * (1 + len(train.extra_h))
+
+
+def cl_training_epochs(config: ScoreConfig, folds: int) -> float:
+    """Confident learning's training in epochs of the whole split: folds × epochs × (folds − 1)/folds (each fold's
+    network trains on (folds − 1)/folds of the data); 0 for no folds."""
+    return folds * config.train.epochs * (folds - 1) / folds if folds else 0.0
+
+
+def run_seconds(config: ScoreConfig, epoch_s: float, score_s: float, cl_folds: int) -> float:
+    """Seconds of one run of ``config`` with ``cl_folds`` folds of confident learning, from the rates ``epoch_s``
+    (one training epoch of the whole split) and ``score_s`` (one curvature estimate of one sample at one h):
+    (epochs + :func:`cl_training_epochs`) × epoch_s + :func:`curvature_evaluations` × score_s.
+
+    Example:
+        >>> run_seconds(memorising_config("mnist", 0.1), epoch_s=10.0, score_s=0.001, cl_folds=3)  # (60 + 120) × 10 + 20 × 70,000 × 2 / 1,000
+        4600.0
+    """
+    return (config.train.epochs + cl_training_epochs(config, cl_folds)) * epoch_s + curvature_evaluations(config) * score_s
+
+
 def estimate_seconds(name: str) -> float:
     """Seconds the GPU run ``name`` (:data:`GPU_RUNS` or :data:`GPU_CL_RUNS`) takes as one job on the project's H200,
-    from :data:`H200_RATES`: start-up + set-up + epochs × epoch_s + (samples scored × steps h) / score_samples_per_s,
-    where samples scored = the training images at every scored epoch plus the test images where they are scored;
-    a confident-learning run trains its folds instead: folds × epochs × epoch_s × (folds − 1)/folds.
+    from :data:`H200_RATES`: start-up + set-up + :func:`run_seconds` without confident learning; a
+    confident-learning run trains only its folds: start-up + set-up + :func:`cl_training_epochs` × epoch_s.
 
     Raises ValueError for a run whose network has no measured rate (only the pre-activation ResNet18, width 64).
 
@@ -221,14 +250,11 @@ def estimate_seconds(name: str) -> float:
     config = run_config(name)
     if (config.model, config.width) != ("preact_resnet18", 64) or config.dataset not in _SPLITS:
         raise ValueError(f"no measured H200 rate for {config.model} (width {config.width}) on {config.dataset}")
-    rates, train = H200_RATES, config.train
+    rates = H200_RATES
     fixed = rates["startup_s"] + rates["setup_s"]
     if name in GPU_CL_RUNS:
-        return fixed + CL_FOLDS * train.epochs * rates["epoch_s"] * (CL_FOLDS - 1) / CL_FOLDS
-    n_train, n_test = _SPLITS[config.dataset]
-    test_epochs = sum(train.scored_test(e) for e in range(train.epochs))
-    scored = int(train.scored_mask().sum()) * n_train + test_epochs * n_test
-    return fixed + train.epochs * rates["epoch_s"] + scored * (1 + len(train.extra_h)) / rates["score_samples_per_s"]
+        return fixed + cl_training_epochs(config, CL_FOLDS) * rates["epoch_s"]
+    return fixed + run_seconds(config, rates["epoch_s"], 1 / rates["score_samples_per_s"], cl_folds=0)
 
 
 def run_config(name: str, smoke: bool = False) -> ScoreConfig:
@@ -418,6 +444,62 @@ def load_full_data(name: str, root: str | os.PathLike = FULL_RESULTS) -> FullDat
         cl_folder, _ = _read_checked(cl_name, root)
         scores = scores.merge(pd.read_csv(cl_folder / "confident_learning.csv.gz"), on="index", validate="one_to_one")
     return FullDataRun(name, scores, read["epochs.csv"], read["test.csv.gz"], meta)
+
+
+# The model-choice run that is the memorising run itself: the MLP's 150-epoch Fashion-MNIST schedule (tested to train alike).
+CHOICE_FROM_RUN = {("fashion_mnist", "mlp", 150): "fashion_mnist-noise10-mlp"}
+
+
+def load_model_choice(root: str | os.PathLike = FULL_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The committed model choice under ``root``: (the rows of :func:`run_model_choice`, one per dataset, candidate,
+    schedule length and epoch, from ``model_choice.csv`` plus those of :data:`CHOICE_FROM_RUN` read off their committed
+    run, whose evaluation seconds include scoring and are left out; the speeds of ``model_choice_speed.csv`` indexed by
+    candidate)."""
+    root = Path(root)
+    choice = [pd.read_csv(root / "model_choice.csv")]
+    for (dataset, candidate, epochs), name in CHOICE_FROM_RUN.items():
+        if name in committed_runs(root, [name]):
+            e = load_full_data(name, root).epochs
+            choice.append(pd.DataFrame({
+                "dataset": dataset, "candidate": candidate, "schedule_epochs": epochs, "epoch": e.epoch, "lr": e.lr,
+                "flipped_fitted": e.noisy_fitted, "clean_fitted": e.clean_fitted, "test_accuracy": e.test_acc,
+                "seconds_train": e.seconds_train, "seconds_eval": float("nan")}))  # fmt: skip
+    return pd.concat(choice, ignore_index=True), pd.read_csv(root / "model_choice_speed.csv").set_index("candidate")
+
+
+def first_memorising_epoch(choice: pd.DataFrame, dataset: str, candidate: str, epochs: int) -> int | None:
+    """The first epoch after which ``candidate``'s ``epochs``-epoch schedule on ``dataset`` fits at least
+    :data:`curvlib.runs.verdicts.MEMORISES` of its flipped labels (rows of :func:`load_model_choice`); None if none does."""
+    rows = choice[(choice.dataset == dataset) & (choice.candidate == candidate) & (choice.schedule_epochs == epochs)]
+    hit = rows.epoch[rows.flipped_fitted >= verdicts.MEMORISES]
+    return int(hit.min()) if len(hit) else None
+
+
+def memorising_run_hours(speeds: pd.DataFrame, dataset: str, candidate: str, epochs: int) -> float:
+    """Hours of one core for a memorising run of ``candidate`` over ``epochs`` epochs on ``dataset``
+    (:func:`memorising_config`) with :data:`CL_FOLDS` folds of confident learning, at the candidate's measured speeds:
+    :func:`run_seconds` with epoch_s = seconds_per_train_epoch and score_s = seconds_per_1000_scored / 1000, / 3600."""
+    s = speeds.loc[candidate]
+    config = memorising_config(dataset, 0.1, candidate=candidate, epochs=epochs)
+    return float(run_seconds(config, s.seconds_per_train_epoch, s.seconds_per_1000_scored / 1000, CL_FOLDS) / 3600)
+
+
+def memorising_hours(choice: pd.DataFrame, speeds: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """{candidate: {dataset: hours}} for each candidate of :data:`CHOICE_CANDIDATES` (in its order) that memorises the
+    flips of both MNIST and Fashion-MNIST (:func:`first_memorising_epoch` is not None for some measured schedule):
+    :func:`memorising_run_hours` at the shortest such schedule of each dataset. The model choice picks the candidate
+    of the least total."""
+    hours = {}
+    for candidate in CHOICE_CANDIDATES:
+        shortest = {}
+        for dataset in ("mnist", "fashion_mnist"):
+            rows = choice[(choice.dataset == dataset) & (choice.candidate == candidate)]
+            memorising = [e for e in sorted(set(rows.schedule_epochs)) if first_memorising_epoch(choice, dataset, candidate, e)]
+            if memorising:
+                shortest[dataset] = memorising_run_hours(speeds, dataset, candidate, memorising[0])
+        if len(shortest) == 2:
+            hours[candidate] = shortest
+    return hours
 
 
 def main(argv: list[str] | None = None) -> int:
