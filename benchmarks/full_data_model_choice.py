@@ -10,13 +10,14 @@ accuracy and the seconds spent (:func:`curvlib.runs.full_data.run_model_choice`)
 ``results/full/model_choice.json``.
 
 The seconds logged by those runs depend on what else ran beside them. ``--speed`` measures every candidate one after
-the other in one process, so under the same load: seconds per training epoch of 60,000 images (batch 128, SGD with
-momentum) and per 1,000 samples scored (curvature at one h, n = 10), printed and written to
-``results/full/model_choice_speed.csv``; the book's chapter estimates each candidate's whole run from them.
+the other in one process, so under the same load, in three rounds: seconds per training epoch of 60,000 images
+(batch 128, SGD with momentum) and per 1,000 samples scored (curvature at one h, n = 10), printed and written to
+``results/full/model_choice_speed.csv``; the book's chapter estimates each candidate's whole run from them
+(:func:`curvlib.runs.full_data.memorising_hours_by_round`).
 
     python benchmarks/full_data_model_choice.py mnist mlp small_cnn          # dataset, candidates in order (60 epochs)
     python benchmarks/full_data_model_choice.py fashion_mnist mlp --epochs 150   # a longer schedule of the same shape
-    python benchmarks/full_data_model_choice.py --speed                      # every candidate's speed, same load
+    python benchmarks/full_data_model_choice.py --speed                      # every candidate's speed, same load, 3 rounds
 """
 from __future__ import annotations
 
@@ -63,13 +64,16 @@ def speed(candidate: str, repeats: int = 3, steps: int = 20, scored: int = 500) 
             "seconds_per_1000_scored": score_time / scored * 1000}
 
 
-def measure_speeds() -> None:
-    """Every candidate's :func:`speed`, one after the other in this process; printed and written to SPEED."""
+def measure_speeds(rounds: int = 3) -> None:
+    """Every candidate's :func:`speed`, one after the other in this process, ``rounds`` times over (a change of load
+    touches every candidate of a round alike; the spread over rounds is the timing's uncertainty); printed and written
+    to SPEED, one row per round and candidate."""
     rows = []
-    for candidate in CHOICE_CANDIDATES:
-        rows.append(speed(candidate))
-        print(f"{candidate}: {rows[-1]['seconds_per_train_epoch']:.1f} s per training epoch, "
-              f"{rows[-1]['seconds_per_1000_scored']:.2f} s per 1,000 samples scored", flush=True)
+    for round_ in range(rounds):
+        for candidate in CHOICE_CANDIDATES:
+            rows.append({"round": round_, **speed(candidate)})
+            print(f"round {round_} {candidate}: {rows[-1]['seconds_per_train_epoch']:.1f} s per training epoch, "
+                  f"{rows[-1]['seconds_per_1000_scored']:.2f} s per 1,000 samples scored", flush=True)
     table = pd.DataFrame(rows).assign(torch_threads=torch.get_num_threads(), device=environment_info()["device"])
     atomic_write(SPEED, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 

@@ -125,14 +125,33 @@ def test_the_model_choice_prices_the_shortest_schedule_that_memorises_both_datas
     assert first == int(np.argmax(rising(60, 0.96) >= 0.95)) + 1 and full_data.first_memorising_epoch(choice, "fashion_mnist", "mlp", 60) is None
     hours = full_data.memorising_hours(choice, speeds)
     assert list(hours) == ["mlp", "resnet9"]  # the small CNN does not memorise Fashion-MNIST
-    assert hours["mlp"]["fashion_mnist"] == full_data.memorising_run_hours(speeds, "fashion_mnist", "mlp", 150)
+    long_run = full_data.memorising_config("fashion_mnist", 0.1, candidate="mlp", epochs=150)
+    assert hours["mlp"]["fashion_mnist"] == full_data.cpu_run_hours(long_run, speeds) > full_data.cpu_run_hours(
+        full_data.memorising_config("fashion_mnist", 0.1, candidate="mlp", epochs=60), speeds)
     assert hours["mlp"]["mnist"] == pytest.approx((60 * 3 * 10 + 20 * 70_000 * 2 / 1000) / 3600)
     assert hours["resnet9"]["mnist"] == pytest.approx(4 * hours["mlp"]["mnist"])
+    # rounds of speeds: the totals of each round, and a round in which the ranking turns
+    rounds = pd.concat({0: speeds, 1: speeds.assign(seconds_per_train_epoch=[100.0, 20.0, 5.0], seconds_per_1000_scored=[10.0, 2.0, 0.5])},
+                       names=["round"])  # fmt: skip
+    by_round = full_data.memorising_hours_by_round(choice, rounds)
+    assert list(by_round.columns) == ["mlp", "resnet9"] and list(by_round.index) == [0, 1]
+    assert by_round.loc[0, "mlp"] == pytest.approx(sum(hours["mlp"].values())) and by_round.idxmin(axis=1).tolist() == ["mlp", "resnet9"]
+    assert full_data.median_speeds(rounds).loc["mlp", "seconds_per_train_epoch"] == 55.0
+
+
+def test_a_run_is_priced_at_the_speeds_of_its_own_network():
+    speeds = pd.DataFrame({"seconds_per_train_epoch": [1.0, 2.0], "seconds_per_1000_scored": [1.0, 2.0]},
+                          index=pd.Index(["mlp", "small_cnn"], name="candidate"))  # fmt: skip
+    cnn, mlp = full_data.FULL_RUNS["mnist-noise10"], full_data.FULL_RUNS["mnist-noise10-mlp"]
+    assert full_data.cpu_run_hours(cnn, speeds) == pytest.approx(2 * full_data.run_seconds(cnn, 1.0, 1e-3, full_data.CL_FOLDS) / 3600)
+    assert full_data.cpu_run_hours(mlp, speeds) == pytest.approx(full_data.run_seconds(mlp, 1.0, 1e-3, full_data.CL_FOLDS) / 3600)
 
 
 def test_the_committed_model_choice_reads_back_with_its_speeds(tmp_path):
     rows = _choice_rows("mnist", "mlp", 60, np.linspace(0.1, 0.96, 60))
     rows.to_csv(tmp_path / "model_choice.csv", index=False)
-    (tmp_path / "model_choice_speed.csv").write_text("candidate,seconds_per_train_epoch,seconds_per_1000_scored\nmlp,7.5,0.93\n")
+    (tmp_path / "model_choice_speed.csv").write_text(
+        "round,candidate,seconds_per_train_epoch,seconds_per_1000_scored\n0,mlp,7.5,0.93\n1,mlp,8.5,0.95\n")
     choice, speeds = full_data.load_model_choice(tmp_path)
-    assert len(choice) == 60 and speeds.loc["mlp", "seconds_per_train_epoch"] == 7.5  # no committed run: nothing read off it
+    assert len(choice) == 60 and speeds.loc[(1, "mlp"), "seconds_per_train_epoch"] == 8.5  # no committed run: nothing read off it
+    assert full_data.median_speeds(speeds).loc["mlp", "seconds_per_1000_scored"] == pytest.approx(0.94)

@@ -39,7 +39,7 @@ from .detection import auroc_by_epoch, run_confident_learning
 
 __all__ = [
     "memorising_recipe", "MEMORISING_EPOCHS", "MEMORISING_RECIPE", "CHOICE_CANDIDATES", "model_choice_config", "run_model_choice", "memorising_config", "FULL_RUNS", "GPU_RUNS", "GPU_CL_RUNS", "GPU_RECIPE", "H200_RATES", "GPU_JOB_LIMIT_S", "curvature_evaluations", "cl_training_epochs", "run_seconds", "estimate_seconds", "DEFAULT_RUNS", "all_runs", "EVIDENCE_RECIPE", "FULL_RESULTS", "run_config", "cl_folds", "defaults_config", "FullDataRun", "full_data_config", "run_full_data", "export_full_data", "committed_runs", "load_full_data",
-    "EPOCH_SCORES", "CHOICE_FROM_RUN", "load_model_choice", "first_memorising_epoch", "memorising_run_hours", "memorising_hours",
+    "EPOCH_SCORES", "CHOICE_FROM_RUN", "load_model_choice", "median_speeds", "first_memorising_epoch", "cpu_run_hours", "memorising_hours", "memorising_hours_by_round",
 ]  # fmt: skip
 
 # Where the committed results live (the repository's results/full/).
@@ -121,7 +121,7 @@ def run_model_choice(
 def memorising_config(dataset: str, noise: float, seed: int = 0, candidate: str = "mlp", epochs: int | None = None) -> ScoreConfig:
     """The ``full`` profile's memorising tier for ``dataset`` with ``noise`` of its labels flipped: the network the
     model choice picked (``results/full/model_choice.csv``: the MLP 1024-512, of the candidates that fit at least 95% of
-    their flipped labels the cheapest per run, scoring included: :func:`memorising_hours`) trained with
+    their flipped labels the cheapest per run, scoring included: :func:`memorising_hours_by_round`) trained with
     :func:`memorising_recipe` over :data:`MEMORISING_EPOCHS` epochs on the whole training split, curvature at every
     20th of the run (every 3 epochs of 60) at h = 1e-3 (``curvature``) and h = 1e-2 (``curvature_h0.01``) with the same
     probes, n = 10, on the training and the test split; one ``seed`` for noise, initialisation, shuffling and probes.
@@ -453,8 +453,8 @@ CHOICE_FROM_RUN = {("fashion_mnist", "mlp", 150): "fashion_mnist-noise10-mlp"}
 def load_model_choice(root: str | os.PathLike = FULL_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The committed model choice under ``root``: (the rows of :func:`run_model_choice`, one per dataset, candidate,
     schedule length and epoch, from ``model_choice.csv`` plus those of :data:`CHOICE_FROM_RUN` read off their committed
-    run, whose evaluation seconds include scoring and are left out; the speeds of ``model_choice_speed.csv`` indexed by
-    candidate)."""
+    run, whose evaluation seconds include scoring and are left out; the speeds of ``model_choice_speed.csv``, indexed
+    by round of measurement and candidate)."""
     root = Path(root)
     choice = [pd.read_csv(root / "model_choice.csv")]
     for (dataset, candidate, epochs), name in CHOICE_FROM_RUN.items():
@@ -464,7 +464,13 @@ def load_model_choice(root: str | os.PathLike = FULL_RESULTS) -> tuple[pd.DataFr
                 "dataset": dataset, "candidate": candidate, "schedule_epochs": epochs, "epoch": e.epoch, "lr": e.lr,
                 "flipped_fitted": e.noisy_fitted, "clean_fitted": e.clean_fitted, "test_accuracy": e.test_acc,
                 "seconds_train": e.seconds_train, "seconds_eval": float("nan")}))  # fmt: skip
-    return pd.concat(choice, ignore_index=True), pd.read_csv(root / "model_choice_speed.csv").set_index("candidate")
+    speeds = pd.read_csv(root / "model_choice_speed.csv").set_index(["round", "candidate"])
+    return pd.concat(choice, ignore_index=True), speeds
+
+
+def median_speeds(speeds: pd.DataFrame) -> pd.DataFrame:
+    """Each candidate's median over the rounds of :func:`load_model_choice`'s speeds, indexed by candidate."""
+    return speeds.groupby(level="candidate", sort=False).median(numeric_only=True)
 
 
 def first_memorising_epoch(choice: pd.DataFrame, dataset: str, candidate: str, epochs: int) -> int | None:
@@ -475,20 +481,21 @@ def first_memorising_epoch(choice: pd.DataFrame, dataset: str, candidate: str, e
     return int(hit.min()) if len(hit) else None
 
 
-def memorising_run_hours(speeds: pd.DataFrame, dataset: str, candidate: str, epochs: int) -> float:
-    """Hours of one core for a memorising run of ``candidate`` over ``epochs`` epochs on ``dataset``
-    (:func:`memorising_config`) with :data:`CL_FOLDS` folds of confident learning, at the candidate's measured speeds:
-    :func:`run_seconds` with epoch_s = seconds_per_train_epoch and score_s = seconds_per_1000_scored / 1000, / 3600."""
+def cpu_run_hours(config: ScoreConfig, speeds: pd.DataFrame) -> float:
+    """Hours of one core for a run of ``config`` with :data:`CL_FOLDS` folds of confident learning, at the speeds
+    (indexed by candidate, as :func:`median_speeds`) of the candidate of :data:`CHOICE_CANDIDATES` with the config's
+    network and width: :func:`run_seconds` with epoch_s = seconds_per_train_epoch and score_s = seconds_per_1000_scored
+    / 1000, / 3600. It leaves out the per-epoch evaluation and counts one core with nothing beside it."""
+    candidate = next(c for c, network in CHOICE_CANDIDATES.items() if network == (config.model, config.width))
     s = speeds.loc[candidate]
-    config = memorising_config(dataset, 0.1, candidate=candidate, epochs=epochs)
     return float(run_seconds(config, s.seconds_per_train_epoch, s.seconds_per_1000_scored / 1000, CL_FOLDS) / 3600)
 
 
 def memorising_hours(choice: pd.DataFrame, speeds: pd.DataFrame) -> dict[str, dict[str, float]]:
     """{candidate: {dataset: hours}} for each candidate of :data:`CHOICE_CANDIDATES` (in its order) that memorises the
     flips of both MNIST and Fashion-MNIST (:func:`first_memorising_epoch` is not None for some measured schedule):
-    :func:`memorising_run_hours` at the shortest such schedule of each dataset. The model choice picks the candidate
-    of the least total."""
+    :func:`cpu_run_hours` of :func:`memorising_config` at the shortest such schedule of each dataset, at ``speeds``
+    (indexed by candidate). The model choice picks the candidate of the least total."""
     hours = {}
     for candidate in CHOICE_CANDIDATES:
         shortest = {}
@@ -496,10 +503,18 @@ def memorising_hours(choice: pd.DataFrame, speeds: pd.DataFrame) -> dict[str, di
             rows = choice[(choice.dataset == dataset) & (choice.candidate == candidate)]
             memorising = [e for e in sorted(set(rows.schedule_epochs)) if first_memorising_epoch(choice, dataset, candidate, e)]
             if memorising:
-                shortest[dataset] = memorising_run_hours(speeds, dataset, candidate, memorising[0])
+                shortest[dataset] = cpu_run_hours(memorising_config(dataset, 0.1, candidate=candidate, epochs=memorising[0]), speeds)
         if len(shortest) == 2:
             hours[candidate] = shortest
     return hours
+
+
+def memorising_hours_by_round(choice: pd.DataFrame, speeds: pd.DataFrame) -> pd.DataFrame:
+    """The total hours (MNIST + Fashion-MNIST) of :func:`memorising_hours` at each round of :func:`load_model_choice`'s
+    speeds: one row per round, one column per candidate that memorises both datasets. Its spread over the rounds is
+    the timing's uncertainty; the choice is beyond it when one candidate is the cheapest in every round."""
+    totals = {r: {c: sum(h.values()) for c, h in memorising_hours(choice, s.droplevel("round")).items()} for r, s in speeds.groupby(level="round")}
+    return pd.DataFrame(totals).T.rename_axis("round")
 
 
 def main(argv: list[str] | None = None) -> int:
