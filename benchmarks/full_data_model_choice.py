@@ -33,6 +33,7 @@ from curvlib.cli import progress_lines
 from curvlib.curvature import input_loss_curvature
 from curvlib.models import build_model
 from curvlib.results import atomic_write, environment_info
+from curvlib.training import lr_scheduler, sgd_step
 from curvlib.runs.full_data import CHOICE_CANDIDATES, FULL_RESULTS, MEMORISING_RECIPE, run_model_choice
 
 TABLE, META, SPEED = FULL_RESULTS / "model_choice.csv", FULL_RESULTS / "model_choice.json", FULL_RESULTS / "model_choice_speed.csv"
@@ -46,16 +47,15 @@ def speed(candidate: str, repeats: int = 3, steps: int = 20, scored: int = 500) 
     model_name, width = CHOICE_CANDIDATES[candidate]
     torch.manual_seed(0)
     model = build_model(model_name, input_shape=(1, 28, 28), num_classes=10, width=width)
-    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    batch = MEMORISING_RECIPE.batch_size
+    recipe, batch = MEMORISING_RECIPE, MEMORISING_RECIPE.batch_size
+    optimiser = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    scheduler = lr_scheduler(optimiser, recipe, steps_per_epoch=math.ceil(60_000 / batch))
     x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
 
-    def train_steps(n):
+    def train_steps(n):  # the training loop's own step (curvlib.training.sgd_step)
         model.train()
         for _ in range(n):
-            optimiser.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            optimiser.step()
+            sgd_step(torch.nn.functional.cross_entropy(model(x), y), optimiser, scheduler, recipe, end_of_epoch=False)
 
     xs, ys = torch.randn(scored, 1, 28, 28), torch.randint(0, 10, (scored,))
     score = lambda: input_loss_curvature(model.eval(), xs, ys, h=1e-3, n_probes=10)
